@@ -1,0 +1,1 @@
+"""Drain watcher: pending-operations metric of BLUE tasks being drained."""

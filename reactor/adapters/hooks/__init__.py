@@ -1,0 +1,1 @@
+"""Hook transports: webhooks and commands."""

@@ -1,0 +1,1 @@
+"""Load balancer drivers behind one protocol: haproxy (Runtime API), command, none."""

@@ -1,0 +1,1 @@
+"""Marathon adapter: async REST client and the SSE event watcher."""

@@ -1,0 +1,1 @@
+"""State store: SQLite file with intent, leases and history."""

@@ -1,0 +1,29 @@
+"""`bluegreen config check PATH`: validate a config file, list every problem with its key path."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from reactor.cli.exitcodes import Exit
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.epilog = "example:\n  bluegreen config check config/reactor.toml"
+    sub = p.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    check = sub.add_parser("check", help="validate a config file")
+    check.add_argument("path", help="TOML config file")
+
+
+def run(args: argparse.Namespace) -> int:
+    from reactor.settings import ConfigError, load_settings
+
+    try:
+        load_settings(args.path)
+    except ConfigError as exc:
+        print(f"bluegreen: {args.path}: {len(exc.problems)} problem(s)", file=sys.stderr)
+        for path, msg in exc.problems:
+            print(f"  {path}: {msg}", file=sys.stderr)
+        return Exit.BAD_INPUT
+    print(f"{args.path}: ok")
+    return Exit.DONE

@@ -1,0 +1,68 @@
+"""`bluegreen` command line: argument parsing and dispatch to one module per command.
+
+Each command module exposes `add_arguments(parser)` and `run(args) -> int` and is imported
+lazily, so `bluegreen sample-app` does not import the engine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from reactor import __version__
+from reactor.cli.exitcodes import Exit
+
+# command name -> module implementing it
+COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("reactor.cli.cmd_run", "run the sidecar daemon: watch Marathon, advance every group"),
+    "deploy": ("reactor.cli.cmd_deploy", "launch GREEN from an app definition and drive the deployment"),
+    "status": ("reactor.cli.cmd_control", "show current deployments"),
+    "history": ("reactor.cli.cmd_control", "show finished deployments"),
+    "promote": ("reactor.cli.cmd_control", "let a held deployment shift traffic"),
+    "abort": ("reactor.cli.cmd_control", "stop moving forward, keep both sides as they are"),
+    "rollback": ("reactor.cli.cmd_control", "restore BLUE and remove GREEN"),
+    "resume": ("reactor.cli.cmd_control", "continue a paused or aborted deployment"),
+    "config": ("reactor.cli.cmd_config", "configuration tools (config check PATH)"),
+    "local-marathon": ("reactor.localmarathon.cli", "the embedded Marathon-compatible server"),
+    "sample-app": ("reactor.sampleapp.cli", "the demo/test application"),
+    "demo": ("reactor.cli.cmd_demo", "the whole story on one machine"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bluegreen",
+        description="Zero-downtime blue-green deployments on Marathon, driven by its event stream.",
+        epilog="Run 'bluegreen COMMAND --help' for a command's options and examples.",
+    )
+    parser.add_argument("--version", action="version", version=f"bluegreen {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        mod = importlib.import_module(module)
+        mod.add_arguments(p, name) if _takes_name(mod) else mod.add_arguments(p)
+        p.set_defaults(_module=module)
+    return parser
+
+
+def _takes_name(mod: object) -> bool:
+    fn = getattr(mod, "add_arguments")  # noqa: B009
+    return fn.__code__.co_argcount >= 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: 2 on bad usage, 0 on --help
+        return int(exc.code or 0)
+    if not args.command:
+        parser.print_help(sys.stderr)
+        return Exit.BAD_INPUT
+    mod = importlib.import_module(args._module)
+    try:
+        return int(mod.run(args))
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,214 @@
+"""The one `Settings` object: TOML file + `BLUEGREEN_<SECTION>__<KEY>` environment overrides.
+
+Owns the configuration schema of interface.md and its validation (unknown keys are errors that
+name their key path). Built once at the entry point and passed down; nothing here reads a
+global or performs I/O beyond reading the config file and the environment when asked to.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MarathonSettings(_Section):
+    urls: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:8080"], min_length=1)
+    username: str | None = None
+    password: SecretStr | None = None
+    token: SecretStr | None = None
+    token_file: Path | None = None
+    ca_file: Path | None = None
+    verify_tls: bool = True
+    request_timeout_s: float = Field(10.0, gt=0)
+    resync_interval_s: float = Field(300.0, gt=0)
+    event_idle_timeout_s: float = Field(30.0, gt=0)
+
+    @field_validator("urls")
+    @classmethod
+    def _urls_are_http(cls, urls: list[str]) -> list[str]:
+        for url in urls:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"{url!r} is not an http:// or https:// URL")
+        return [u.rstrip("/") for u in urls]
+
+
+class LbDriver(StrEnum):
+    HAPROXY = "haproxy"
+    COMMAND = "command"
+    NONE = "none"
+
+
+class HaproxySettings(_Section):
+    socket: str = "/run/haproxy/admin.sock"
+    backend: str = "{group}"
+    timeout_s: float = Field(5.0, gt=0)
+
+
+class LbCommandSettings(_Section):
+    argv: list[str] = Field(default_factory=list)
+    timeout_s: float = Field(10.0, gt=0)
+
+
+class LbSettings(_Section):
+    driver: LbDriver = LbDriver.HAPROXY
+    haproxy: HaproxySettings = Field(default_factory=HaproxySettings)
+    command: LbCommandSettings = Field(default_factory=LbCommandSettings)
+
+
+class DrainSource(StrEnum):
+    PROMETHEUS = "prometheus"
+    JSON = "json"
+    STREAM = "stream"
+    NONE = "none"
+
+
+class OnDrainTimeout(StrEnum):
+    PAUSE = "pause"
+    ROLLBACK = "rollback"
+    FORCE = "force"
+
+
+class DrainSettings(_Section):
+    source: DrainSource = DrainSource.PROMETHEUS
+    path: str = "/metrics"
+    metric: str = "pending_operations"
+    port_index: int = Field(0, ge=0)
+    interval_s: float = Field(0.25, gt=0)
+    request_timeout_s: float = Field(2.0, gt=0)
+    timeout_s: float = Field(300.0, gt=0)
+    on_timeout: OnDrainTimeout = OnDrainTimeout.PAUSE
+    require_lb_idle: bool = True
+
+
+class DeploySettings(_Section):
+    batch_size: int = Field(1, ge=1)
+    health_timeout_s: float = Field(300.0, gt=0)
+    min_healthy_s: float = Field(0.0, ge=0)
+    auto_promote: bool = True
+    max_green_failures: int = Field(3, ge=0)
+
+
+class ApiSettings(_Section):
+    listen: str = "127.0.0.1:9090"
+    token: SecretStr | None = None
+    token_file: Path | None = None
+
+
+class StateSettings(_Section):
+    path: Path = Path("bluegreen.db")
+    lease_ttl_s: float = Field(15.0, gt=0)
+
+
+class WebhookSettings(_Section):
+    url: str
+    events: list[str] = Field(default_factory=list)
+    secret: SecretStr | None = None
+    timeout_s: float = Field(5.0, gt=0)
+    retries: int = Field(3, ge=0)
+    gate: bool = False
+    at_least_once: bool = False
+
+
+class CommandHookSettings(_Section):
+    argv: list[str] = Field(min_length=1)
+    events: list[str] = Field(default_factory=list)
+    timeout_s: float = Field(10.0, gt=0)
+    gate: bool = False
+    at_least_once: bool = False
+
+
+class HooksSettings(_Section):
+    modules: list[str] = Field(default_factory=list)
+    webhooks: list[WebhookSettings] = Field(default_factory=list)
+    commands: list[CommandHookSettings] = Field(default_factory=list)
+    gate_timeout_s: float = Field(30.0, gt=0)
+
+
+class LogFormat(StrEnum):
+    JSON = "json"
+    CONSOLE = "console"
+    AUTO = "auto"
+
+
+class LogSettings(_Section):
+    format: LogFormat = LogFormat.AUTO
+    level: str = "info"
+
+
+class Settings(BaseSettings):
+    """Every key of config/reactor.toml; environment variables override the file."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BLUEGREEN_", env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    marathon: MarathonSettings = Field(default_factory=MarathonSettings)
+    lb: LbSettings = Field(default_factory=LbSettings)
+    drain: DrainSettings = Field(default_factory=DrainSettings)
+    deploy: DeploySettings = Field(default_factory=DeploySettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    state: StateSettings = Field(default_factory=StateSettings)
+    hooks: HooksSettings = Field(default_factory=HooksSettings)
+    log: LogSettings = Field(default_factory=LogSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment first (it overrides), then the file's values passed as init kwargs.
+        return (env_settings, init_settings)
+
+
+class ConfigError(Exception):
+    """A config file that cannot be used; `problems` lists (key path, message) pairs."""
+
+    def __init__(self, source: str, problems: list[tuple[str, str]]) -> None:
+        self.source = source
+        self.problems = problems
+        lines = "; ".join(f"{path}: {msg}" for path, msg in problems)
+        super().__init__(f"invalid configuration {source}: {lines}")
+
+
+def _problems(exc: ValidationError) -> list[tuple[str, str]]:
+    out = []
+    for err in exc.errors():
+        path = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+        out.append((path, msg))
+    return out
+
+
+def load_settings(path: str | Path | None = None, *, env: bool = True) -> Settings:
+    """Read the TOML file (if any) and the environment into a validated `Settings`.
+
+    Raises `ConfigError` naming every problem with its key path.
+    """
+    data: dict[str, Any] = {}
+    source = str(path) if path else "(defaults)"
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(source, [("(file)", "no such file")]) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(source, [("(file)", f"not valid TOML: {exc}")]) from None
+    try:
+        if env:
+            return Settings(**data)
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(source, _problems(exc)) from None

@@ -1,0 +1,1 @@
+"""Shared pytest fixtures. Component fixtures live beside the tests that own them."""

@@ -1,0 +1,45 @@
+"""The config schema: defaults, TOML, environment overrides, every problem named by key path."""
+
+from pathlib import Path
+
+import pytest
+
+from reactor.cli.main import main
+from reactor.settings import ConfigError, LbDriver, load_settings
+
+
+def test_defaults_match_interface() -> None:
+    s = load_settings(None, env=False)
+    assert s.marathon.urls == ["http://127.0.0.1:8080"]
+    assert s.lb.driver is LbDriver.HAPROXY
+    assert s.drain.interval_s == 0.25
+    assert s.deploy.auto_promote is True
+
+
+def test_env_overrides_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = tmp_path / "r.toml"
+    cfg.write_text('[marathon]\nurls = ["http://a:8080"]\n[deploy]\nbatch_size = 2\n')
+    monkeypatch.setenv("BLUEGREEN_DEPLOY__BATCH_SIZE", "5")
+    s = load_settings(cfg)
+    assert s.marathon.urls == ["http://a:8080"]
+    assert s.deploy.batch_size == 5
+
+
+def test_every_problem_named(tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text('[marathon]\nurls = ["ftp://x"]\nbogus = 1\n[drain]\non_timeout = "explode"\n')
+    with pytest.raises(ConfigError) as err:
+        load_settings(cfg, env=False)
+    paths = {p for p, _ in err.value.problems}
+    assert {"marathon.urls", "marathon.bogus", "drain.on_timeout"} <= paths
+
+
+def test_config_check_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[lb]\ndriver = 'nginx'\n")
+    assert main(["config", "check", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "lb.driver" in err
+    good = tmp_path / "good.toml"
+    good.write_text("[lb]\ndriver = 'none'\n")
+    assert main(["config", "check", str(good)]) == 0
