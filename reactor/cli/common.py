@@ -1,0 +1,56 @@
+"""Helpers shared by CLI commands: loading settings with one clear error, printing errors.
+
+Owns the mapping of typed errors to one line on stderr and an exit code; commands stay short.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import NoReturn
+
+from reactor.cli.exitcodes import Exit
+from reactor.settings import ConfigError, Settings, load_settings
+
+
+class CliError(Exception):
+    """One line for the user and the exit code that goes with it."""
+
+    def __init__(self, message: str, code: Exit) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def add_config_argument(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="PATH", default=None,
+                   help="TOML config file (default: built-in defaults + BLUEGREEN_* environment)")
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    try:
+        return load_settings(getattr(args, "config", None))
+    except ConfigError as exc:
+        raise CliError(str(exc), Exit.BAD_INPUT) from None
+
+
+def fail(message: str, code: Exit) -> NoReturn:
+    raise CliError(message, code)
+
+
+def report(exc: CliError) -> int:
+    print(f"bluegreen: {exc}", file=sys.stderr)
+    return int(exc.code)
+
+
+def read_secret(value: object, file: object) -> str | None:
+    """A secret from its value (SecretStr) or from a file; None when neither is set."""
+    from pathlib import Path
+
+    if value is not None:
+        return value.get_secret_value()  # type: ignore[attr-defined, no-any-return]
+    if file is not None:
+        try:
+            return Path(str(file)).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise CliError(f"cannot read token file {file}: {exc.strerror}", Exit.BAD_INPUT) from None
+    return None
