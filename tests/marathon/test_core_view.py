@@ -1,0 +1,141 @@
+"""ClusterView folds events and snapshots into the reactor's cache and reports dirty groups."""
+
+from __future__ import annotations
+
+import json
+
+from reactor.core.events import parse_event
+from reactor.core.models import App, Deployment, Snapshot
+from reactor.core.view import ClusterView
+
+INST = "web-blue.instance-11111111-0000-11ec-9a03-0242ac130003"
+TASK1 = INST + "._app.1"
+TASK2 = INST + "._app.2"
+
+
+def app(app_id: str = "/web-blue", group: str | None = "web", *, checks: int = 1, tasks=(), **kw) -> App:
+    labels = {"BLUEGREEN_GROUP": group} if group else {}
+    hcs = [{"protocol": "HTTP", "path": "/health"}] * checks
+    return App.model_validate(
+        {"id": app_id, "instances": kw.pop("instances", 1), "labels": labels, "healthChecks": hcs,
+         "tasks": list(tasks), "version": "v1", **kw}
+    )
+
+
+def task(task_id: str = TASK1, state: str = "TASK_RUNNING", alive: bool | None = None) -> dict:
+    t = {"id": task_id, "appId": "/web-blue", "state": state, "host": "h", "ports": [1]}
+    if alive is not None:
+        t["healthCheckResults"] = [{"alive": alive, "consecutiveFailures": 0, "instanceId": INST}]
+    return t
+
+
+def event(kind: str, **fields) -> bytes:
+    return json.dumps({"eventType": kind, "timestamp": "2021-08-30T10:00:00.000Z", **fields}).encode()
+
+
+def status(task_id: str, state: str, app_id: str = "/web-blue") -> bytes:
+    return event("status_update_event", slaveId="s", taskId=task_id, taskStatus=state, message="",
+                 appId=app_id, host="h", ipAddresses=[], ports=[31000], version="v1")
+
+
+def test_replace_reports_changed_and_vanished_groups() -> None:
+    view = ClusterView()
+    assert view.replace(Snapshot(apps=(app(), app("/api-blue", "api")))) == {"web", "api"}
+    assert view.replace(Snapshot(apps=(app(), app("/api-blue", "api")))) == set()
+    assert view.replace(Snapshot(apps=(app(),))) == {"api"}
+    assert view.groups() == ["web"]
+    assert view.replace(Snapshot(apps=(app(tasks=[task()]),))) == {"web"}
+    dep = Deployment.model_validate({"id": "d1", "affectedApps": ["/web-blue"]})
+    assert view.replace(Snapshot(apps=(app(tasks=[task()]),), deployments=(dep,))) == {"web"}
+    assert [d.id for d in view.deployments_for("/web-blue")] == ["d1"]
+
+
+def test_health_rules() -> None:
+    view = ClusterView()
+    view.replace(Snapshot(apps=(app(tasks=[task(alive=True)]), app("/nohc", "x", checks=0, tasks=[
+        {"id": "nohc.instance-2._app.1", "appId": "/nohc", "state": "TASK_RUNNING"}]))))
+    assert view.task_health(TASK1) is True
+    assert view.task_health("nohc.instance-2._app.1") is True  # no checks: running = healthy
+    assert view.task_health("unknown") is None
+    assert view.apply(parse_event(event("instance_health_changed_event", instanceId=INST,
+                                        runSpecId="/web-blue", healthy=None))) == {"web"}
+    assert view.task_health(TASK1) is None  # null is unknown, never healthy
+    view.apply(parse_event(event("instance_health_changed_event", instanceId=INST, runSpecId="/web-blue",
+                                 healthy=False)))
+    assert view.task_health(TASK1) is False
+    # the same event again changes nothing
+    assert view.apply(parse_event(event("instance_health_changed_event", instanceId=INST,
+                                        runSpecId="/web-blue", healthy=False))) == set()
+    view.apply(parse_event(event("health_status_changed_event", appId="/web-blue", instanceId=INST,
+                                 version="v1", alive=True)))
+    assert view.task_health(TASK1) is True
+
+
+def test_status_updates_add_update_and_remove_tasks() -> None:
+    view = ClusterView()
+    view.replace(Snapshot(apps=(app(instances=2),)))
+    assert view.apply(parse_event(status(TASK1, "TASK_STAGING"))) == {"web"}
+    assert view.task_health(TASK1) is None
+    view.apply(parse_event(status(TASK1, "TASK_RUNNING")))
+    assert view.tasks_of("/web-blue")[0].started_at is not None
+    assert view.apply(parse_event(status(TASK1, "TASK_RUNNING"))) == set()  # repeat = no change
+    # a failed task of an app that wants more instances stays (Marathon lists it until relaunch)
+    view.apply(parse_event(status(TASK1, "TASK_FAILED")))
+    assert [t.state for t in view.tasks_of("/web-blue")] == ["TASK_FAILED"]
+    assert "/web-blue" in view.needs_refresh
+    # the relaunch (incarnation 2) replaces it
+    view.apply(parse_event(status(TASK2, "TASK_RUNNING")))
+    assert [t.id for t in view.tasks_of("/web-blue")] == [TASK2]
+    assert view.take_needs_refresh() == {"/web-blue"} and not view.needs_refresh
+
+
+def test_terminal_status_after_scale_down_removes_the_task() -> None:
+    view = ClusterView()
+    view.replace(Snapshot(apps=(app(instances=0, tasks=[task()]),)))
+    assert view.apply(parse_event(status(TASK1, "TASK_KILLED"))) == {"web"}
+    assert view.tasks_of("/web-blue") == [] and not view.needs_refresh
+
+
+def test_deployment_events_and_late_reordering() -> None:
+    view = ClusterView()
+    view.replace(Snapshot(apps=(app(),)))
+    plan = {"id": "p1", "steps": [{"actions": [{"action": "ScaleApplication", "app": "/web-blue"}]}],
+            "version": "v"}
+    step = event("deployment_info", plan=plan, currentStep=plan["steps"][0])
+    assert view.apply(parse_event(step)) == {"web"}
+    assert view.deployments_for("/web-blue")[0].current_step == 1
+    assert view.apply(parse_event(event("deployment_success", id="p1", plan=plan))) == {"web"}
+    assert view.deployments() == []
+    view.apply(parse_event(event("deployment_step_success", plan=plan, currentStep=plan["steps"][0])))
+    assert view.deployments() == []  # a late step event does not resurrect a finished plan
+
+
+def test_api_post_and_app_terminated() -> None:
+    view = ClusterView()
+    view.replace(Snapshot(apps=(app(tasks=[task()]),)))
+    definition = app(instances=3).model_dump(by_alias=True, exclude={"tasks"})
+    assert view.apply(parse_event(event("api_post_event", clientIp="1", uri="/v2/apps/web-blue",
+                                        appDefinition=definition))) == {"web"}
+    assert view.app("/web-blue").instances == 3 and len(view.tasks_of("/web-blue")) == 1
+    # moving an app to another group dirties both
+    moved = app(group="other").model_dump(by_alias=True, exclude={"tasks"})
+    assert view.apply(parse_event(event("api_post_event", appDefinition=moved))) == {"web", "other"}
+    assert view.apply(parse_event(event("app_terminated_event", appId="/web-blue"))) == {"other"}
+    assert view.app("/web-blue") is None and view.task(TASK1) is None and view.groups() == []
+
+
+def test_events_for_unknown_apps_ask_for_a_refresh() -> None:
+    view = ClusterView()
+    assert view.apply(parse_event(status("new.instance-1._app.1", "TASK_RUNNING", "/new"))) == set()
+    assert view.needs_refresh == {"/new"}
+    assert view.replace_app(app("/new", "g", tasks=[])) == {"g"}
+    assert view.needs_refresh == frozenset()
+    assert view.remove_app("/new") == {"g"}
+
+
+def test_generic_and_stream_events_change_nothing() -> None:
+    view = ClusterView()
+    view.replace(Snapshot(apps=(app(),)))
+    for raw in [event("brand_new_event"), event("event_stream_attached", remoteAddress="x"),
+                event("group_change_success", groupId="/", version="v")]:
+        assert view.apply(parse_event(raw)) == set()
