@@ -85,7 +85,8 @@ def parse_instance_id(s: str) -> InstanceId:
     m = _INSTANCE.match(s)
     if not m:
         raise ValueError(
-            f"invalid instance id {s!r}: expected '<safeAppId>.instance-<uuid>' or '<safeAppId>.marathon-<uuid>'"
+            f"invalid instance id {s!r}: expected '<safeAppId>.instance-<uuid>' "
+            "or '<safeAppId>.marathon-<uuid>'"
         )
     return InstanceId(s, m["safe"], m["uuid"], m["kind"] == "marathon-")
 

@@ -17,8 +17,15 @@ def app(app_id: str = "/web-blue", group: str | None = "web", *, checks: int = 1
     labels = {"BLUEGREEN_GROUP": group} if group else {}
     hcs = [{"protocol": "HTTP", "path": "/health"}] * checks
     return App.model_validate(
-        {"id": app_id, "instances": kw.pop("instances", 1), "labels": labels, "healthChecks": hcs,
-         "tasks": list(tasks), "version": "v1", **kw}
+        {
+            "id": app_id,
+            "instances": kw.pop("instances", 1),
+            "labels": labels,
+            "healthChecks": hcs,
+            "tasks": list(tasks),
+            "version": "v1",
+            **kw,
+        }
     )
 
 
@@ -34,8 +41,18 @@ def event(kind: str, **fields) -> bytes:
 
 
 def status(task_id: str, state: str, app_id: str = "/web-blue") -> bytes:
-    return event("status_update_event", slaveId="s", taskId=task_id, taskStatus=state, message="",
-                 appId=app_id, host="h", ipAddresses=[], ports=[31000], version="v1")
+    return event(
+        "status_update_event",
+        slaveId="s",
+        taskId=task_id,
+        taskStatus=state,
+        message="",
+        appId=app_id,
+        host="h",
+        ipAddresses=[],
+        ports=[31000],
+        version="v1",
+    )
 
 
 def test_replace_reports_changed_and_vanished_groups() -> None:
@@ -52,22 +69,48 @@ def test_replace_reports_changed_and_vanished_groups() -> None:
 
 def test_health_rules() -> None:
     view = ClusterView()
-    view.replace(Snapshot(apps=(app(tasks=[task(alive=True)]), app("/nohc", "x", checks=0, tasks=[
-        {"id": "nohc.instance-2._app.1", "appId": "/nohc", "state": "TASK_RUNNING"}]))))
+    view.replace(
+        Snapshot(
+            apps=(
+                app(tasks=[task(alive=True)]),
+                app(
+                    "/nohc",
+                    "x",
+                    checks=0,
+                    tasks=[{"id": "nohc.instance-2._app.1", "appId": "/nohc", "state": "TASK_RUNNING"}],
+                ),
+            )
+        )
+    )
     assert view.task_health(TASK1) is True
     assert view.task_health("nohc.instance-2._app.1") is True  # no checks: running = healthy
     assert view.task_health("unknown") is None
-    assert view.apply(parse_event(event("instance_health_changed_event", instanceId=INST,
-                                        runSpecId="/web-blue", healthy=None))) == {"web"}
+    assert view.apply(
+        parse_event(
+            event("instance_health_changed_event", instanceId=INST, runSpecId="/web-blue", healthy=None)
+        )
+    ) == {"web"}
     assert view.task_health(TASK1) is None  # null is unknown, never healthy
-    view.apply(parse_event(event("instance_health_changed_event", instanceId=INST, runSpecId="/web-blue",
-                                 healthy=False)))
+    view.apply(
+        parse_event(
+            event("instance_health_changed_event", instanceId=INST, runSpecId="/web-blue", healthy=False)
+        )
+    )
     assert view.task_health(TASK1) is False
     # the same event again changes nothing
-    assert view.apply(parse_event(event("instance_health_changed_event", instanceId=INST,
-                                        runSpecId="/web-blue", healthy=False))) == set()
-    view.apply(parse_event(event("health_status_changed_event", appId="/web-blue", instanceId=INST,
-                                 version="v1", alive=True)))
+    assert (
+        view.apply(
+            parse_event(
+                event("instance_health_changed_event", instanceId=INST, runSpecId="/web-blue", healthy=False)
+            )
+        )
+        == set()
+    )
+    view.apply(
+        parse_event(
+            event("health_status_changed_event", appId="/web-blue", instanceId=INST, version="v1", alive=True)
+        )
+    )
     assert view.task_health(TASK1) is True
 
 
@@ -99,8 +142,11 @@ def test_terminal_status_after_scale_down_removes_the_task() -> None:
 def test_deployment_events_and_late_reordering() -> None:
     view = ClusterView()
     view.replace(Snapshot(apps=(app(),)))
-    plan = {"id": "p1", "steps": [{"actions": [{"action": "ScaleApplication", "app": "/web-blue"}]}],
-            "version": "v"}
+    plan = {
+        "id": "p1",
+        "steps": [{"actions": [{"action": "ScaleApplication", "app": "/web-blue"}]}],
+        "version": "v",
+    }
     step = event("deployment_info", plan=plan, currentStep=plan["steps"][0])
     assert view.apply(parse_event(step)) == {"web"}
     assert view.deployments_for("/web-blue")[0].current_step == 1
@@ -114,8 +160,9 @@ def test_api_post_and_app_terminated() -> None:
     view = ClusterView()
     view.replace(Snapshot(apps=(app(tasks=[task()]),)))
     definition = app(instances=3).model_dump(by_alias=True, exclude={"tasks"})
-    assert view.apply(parse_event(event("api_post_event", clientIp="1", uri="/v2/apps/web-blue",
-                                        appDefinition=definition))) == {"web"}
+    assert view.apply(
+        parse_event(event("api_post_event", clientIp="1", uri="/v2/apps/web-blue", appDefinition=definition))
+    ) == {"web"}
     assert view.app("/web-blue").instances == 3 and len(view.tasks_of("/web-blue")) == 1
     # moving an app to another group dirties both
     moved = app(group="other").model_dump(by_alias=True, exclude={"tasks"})
@@ -136,6 +183,9 @@ def test_events_for_unknown_apps_ask_for_a_refresh() -> None:
 def test_generic_and_stream_events_change_nothing() -> None:
     view = ClusterView()
     view.replace(Snapshot(apps=(app(),)))
-    for raw in [event("brand_new_event"), event("event_stream_attached", remoteAddress="x"),
-                event("group_change_success", groupId="/", version="v")]:
+    for raw in [
+        event("brand_new_event"),
+        event("event_stream_attached", remoteAddress="x"),
+        event("group_change_success", groupId="/", version="v"),
+    ]:
         assert view.apply(parse_event(raw)) == set()
