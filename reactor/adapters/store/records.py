@@ -1,0 +1,82 @@
+"""Row and record helpers of the state store: encoding, validation, intent rows.
+
+Owns how values become rows (JSON objects, history completion) and back. It must not open
+connections or decide transactions: `sqlite.StateStore` does that and passes the cursor in.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reactor.adapters.store.errors import InvalidRecord
+
+HISTORY_REQUIRED = ("group", "deployment_id", "outcome", "finished_at")
+
+
+@dataclass(frozen=True, slots=True)
+class IntentRecord:
+    """An intent as stored: `revision` grows by one with every write (0 means none yet)."""
+
+    group: str
+    intent: dict[str, Any]
+    revision: int
+    finished: bool
+    updated_at: float
+    updated_by: str
+
+
+def complete_history(path: Path, record: Any) -> dict[str, Any]:
+    """Validate a history record; add `duration_s` from numeric timestamps when absent."""
+    if not isinstance(record, dict):
+        raise InvalidRecord(path, f"history record must be a dict, got {type(record).__name__}")
+    missing = [key for key in HISTORY_REQUIRED if record.get(key) in (None, "")]
+    if missing:
+        raise InvalidRecord(path, f"history record lacks {', '.join(missing)}")
+    rec = dict(record)
+    started, finished = rec.get("started_at"), rec["finished_at"]
+    if "duration_s" not in rec and _is_number(started) and _is_number(finished):
+        rec["duration_s"] = finished - started
+    return rec
+
+
+def intent_row(c: sqlite3.Connection, group: str) -> IntentRecord | None:
+    row = c.execute(
+        "SELECT body, revision, finished, updated_at, updated_by FROM intents WHERE group_name = ?", (group,)
+    ).fetchone()
+    if row is None:
+        return None
+    return IntentRecord(group, json.loads(row[0]), row[1], bool(row[2]), row[3], row[4])
+
+
+def put_intent(
+    c: sqlite3.Connection, group: str, body: str, finished: bool, revision: int, now_s: float, owner: str
+) -> None:
+    c.execute(
+        "INSERT INTO intents (group_name, body, finished, revision, updated_at, updated_by)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (group_name) DO UPDATE SET body = excluded.body,"
+        " finished = excluded.finished, revision = excluded.revision,"
+        " updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+        (group, body, int(finished), revision, now_s, owner),
+    )
+
+
+def dump_object(path: Path, what: str, value: Any) -> str:
+    if not isinstance(value, dict):
+        raise InvalidRecord(path, f"{what} must be a JSON object (dict), got {type(value).__name__}")
+    try:
+        return json.dumps(value, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise InvalidRecord(path, f"{what} is not JSON-serializable: {exc}") from exc
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def require_positive(name: str, value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"{name} must be > 0, got {value!r}")
