@@ -1,0 +1,286 @@
+"""The daemon's HTTP API (aiohttp): health, readiness, metrics, deployments, control, event stream.
+
+Owns the routes of interface.md and their JSON shapes; talks to the engine only through the
+`Control` protocol, the `EventBus` and `Metrics`. It must not plan or act: a control POST records
+an operator intent through `Control.command`, the engine does the rest.
+
+Auth: every POST needs `Authorization: Bearer <token>` (compared in constant time). With no
+token configured, POSTs are refused (403) whatever the listen address: on Mesos agents with host
+networking, loopback is shared by every task on the host, so "loopback only" is no protection.
+Errors are JSON `{"error": "<code>", "message": "<sentence>"}`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Awaitable, Callable
+from enum import StrEnum
+from typing import Any, Protocol
+
+import structlog
+from aiohttp import web
+
+from reactor.core.deploy_events import DeployEvent
+from reactor.engine.bus import EventBus, Subscription
+from reactor.engine.metrics import CONTENT_TYPE, Metrics
+
+log = structlog.get_logger(__name__)
+
+MAX_HISTORY_LIMIT = 1000
+
+
+class ControlCommand(StrEnum):
+    PROMOTE = "promote"
+    ABORT = "abort"
+    ROLLBACK = "rollback"
+    RESUME = "resume"
+
+
+class UnknownGroup(Exception):
+    """No deployment (and no app) for this group."""
+
+    def __init__(self, group: str) -> None:
+        super().__init__(f"no deployment for group {group!r}")
+        self.group = group
+
+
+class CommandRejected(Exception):
+    """The command is not valid in the group's current phase; `reason` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Control(Protocol):
+    """What the API needs from the engine."""
+
+    def is_ready(self) -> bool: ...
+
+    def deployments(self) -> list[dict[str, Any]]:
+        """Status rows: group, phase, blue_app, green_app, counts, blockers, since."""
+        ...
+
+    def deployment(self, group: str) -> dict[str, Any] | None: ...
+
+    def history(self, group: str | None, limit: int) -> list[dict[str, Any]]: ...
+
+    async def command(self, group: str, command: str, *, source: str) -> dict[str, Any]:
+        """Record an operator command; raises UnknownGroup or CommandRejected."""
+        ...
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+CONTROL: web.AppKey[Control] = web.AppKey("control", Control)  # type: ignore[type-abstract]
+BUS: web.AppKey[EventBus] = web.AppKey("bus", EventBus)
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
+TOKEN: web.AppKey[str | None] = web.AppKey("token", str)  # type: ignore[arg-type]
+HEARTBEAT_S: web.AppKey[float] = web.AppKey("heartbeat_s", float)
+STREAMS: web.AppKey[set[Subscription]] = web.AppKey("streams")
+
+
+def error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": code, "message": message}, status=status)
+
+
+@web.middleware
+async def _json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code = exc.reason.lower().replace(" ", "_")
+        return error(exc.status, code, f"{request.method} {request.path}: {exc.reason}")
+    except Exception:
+        log.exception("api.internal_error", method=request.method, path=request.path)
+        return error(500, "internal_error", "the reactor failed to answer; see its log")
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    ready = request.app[CONTROL].is_ready()
+    return web.json_response({"ready": ready}, status=200 if ready else 503)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(body=request.app[METRICS].render(), headers={"Content-Type": CONTENT_TYPE})
+
+
+async def deployments(request: web.Request) -> web.Response:
+    return web.json_response({"deployments": request.app[CONTROL].deployments()})
+
+
+async def deployment(request: web.Request) -> web.Response:
+    group = request.match_info["group"]
+    row = request.app[CONTROL].deployment(group)
+    if row is None:
+        return error(404, "unknown_group", f"no deployment for group {group!r}")
+    return web.json_response(row)
+
+
+async def history(request: web.Request) -> web.Response:
+    group = request.query.get("group") or None
+    raw = request.query.get("limit", "50")
+    try:
+        limit = int(raw)
+        if not 1 <= limit <= MAX_HISTORY_LIMIT:
+            raise ValueError
+    except ValueError:
+        return error(400, "bad_request", f"limit must be an integer from 1 to {MAX_HISTORY_LIMIT}, "
+                     f"not {raw!r}")
+    return web.json_response({"history": request.app[CONTROL].history(group, limit)})
+
+
+def _authorized(request: web.Request) -> web.Response | None:
+    """None when the bearer token matches; else the 401/403 answer."""
+    token = request.app[TOKEN]
+    if not token:
+        return error(403, "no_token_configured", "control commands are disabled: set [api] token "
+                     "or token_file (or BLUEGREEN_API__TOKEN) in the reactor's configuration")
+    header = request.headers.get("Authorization", "")
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
+        return error(401, "unauthorized", "missing or wrong 'Authorization: Bearer <token>' header")
+    return None
+
+
+async def command(request: web.Request) -> web.Response:
+    denied = _authorized(request)
+    if denied is not None:
+        return denied
+    group, cmd = request.match_info["group"], ControlCommand(request.match_info["command"])
+    peer = request.remote or "unknown"
+    try:
+        result = await request.app[CONTROL].command(group, cmd.value, source=f"api:{peer}")
+    except UnknownGroup:
+        return error(404, "unknown_group", f"no deployment for group {group!r}")
+    except CommandRejected as exc:
+        return error(409, "rejected", f"cannot {cmd.value} {group!r}: {exc.reason}")
+    log.info("api.command", group=group, command=cmd.value, source=peer)
+    return web.json_response({"group": group, "command": cmd.value, "accepted": True, **result},
+                             status=202)
+
+
+def _sse(event: DeployEvent) -> bytes:
+    data = json.dumps(event.payload(), separators=(",", ":"))
+    return f"id: {event.id}\nevent: {event.name.value}\ndata: {data}\n\n".encode()
+
+
+async def events(request: web.Request) -> web.StreamResponse:
+    """SSE of deploy events (`?group=` filters); `Last-Event-ID` replays newer buffered events."""
+    bus, group = request.app[BUS], request.query.get("group") or None
+    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+                                       "X-Accel-Buffering": "no"})
+    await resp.prepare(request)
+    async with bus.subscribe() as sub:
+        request.app[STREAMS].add(sub)
+        await resp.write(b": connected\n\n")
+        last_id = request.headers.get("Last-Event-ID")
+        if last_id:
+            recent = bus.recent(group=group)
+            ids = [e.id for e in recent]
+            for event in recent[ids.index(last_id) + 1:] if last_id in ids else []:
+                await resp.write(_sse(event))
+        try:
+            await _stream(resp, sub, group, request.app[HEARTBEAT_S])
+        except ConnectionResetError:
+            pass  # the client went away
+        finally:
+            request.app[STREAMS].discard(sub)
+    return resp
+
+
+async def _stream(resp: web.StreamResponse, sub: Subscription, group: str | None, heartbeat_s: float) -> None:
+    while True:
+        try:
+            event = await sub.next(heartbeat_s)
+        except StopAsyncIteration:
+            return  # dropped as a slow consumer, or the bus closed
+        if event is None:
+            await resp.write(b": heartbeat\n\n")
+        elif group is None or event.group == group:
+            await resp.write(_sse(event))
+
+
+def build_api(control: Control, bus: EventBus, metrics_: Metrics, *, token: str | None,
+              heartbeat_s: float = 15.0) -> web.Application:
+    app = web.Application(middlewares=[_json_errors])
+    app[CONTROL], app[BUS], app[METRICS], app[TOKEN] = control, bus, metrics_, token
+    app[HEARTBEAT_S] = heartbeat_s
+    app[STREAMS] = set()
+    app.on_shutdown.append(_end_streams)
+    commands = "|".join(c.value for c in ControlCommand)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/v1/deployments", deployments)
+    app.router.add_post(f"/v1/deployments/{{group:.+}}/{{command:{commands}}}", command)
+    app.router.add_get("/v1/deployments/{group:.+}", deployment)
+    app.router.add_get("/v1/history", history)
+    app.router.add_get("/v1/events", events)
+    return app
+
+
+async def _end_streams(app: web.Application) -> None:
+    """End every /v1/events response, so that shutdown does not wait for streaming clients."""
+    streams: set[Subscription] = app[STREAMS]
+    for sub in tuple(streams):
+        sub.close()
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """`host:port`, `[v6]:port` or `:port` (all interfaces); raises ValueError naming the value."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"[api] listen must be HOST:PORT, not {listen!r}")
+    host = host.strip("[]") or "0.0.0.0"
+    return host, int(port)
+
+
+class ApiServer:
+    """Serves an API application on `listen` (port 0 picks a free port: see `.port`)."""
+
+    def __init__(self, app: web.Application, listen: str = "127.0.0.1:9090", *,
+                 shutdown_timeout_s: float = 2.0) -> None:
+        self.app = app
+        self.host, self._port = parse_listen(listen)
+        self._runner: web.AppRunner | None = None
+        self.shutdown_timeout_s = shutdown_timeout_s
+        self.port: int | None = None
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    async def start(self) -> None:
+        if self._runner is not None:
+            return
+        runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=self.shutdown_timeout_s)
+        await runner.setup()
+        self._runner = runner
+        site = web.TCPSite(runner, self.host, self._port)
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            self._runner = None
+            raise OSError(exc.errno, f"cannot listen on {self.host}:{self._port}: {exc.strerror}") from exc
+        self.port = runner.addresses[0][1]
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+
+    async def __aenter__(self) -> ApiServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()

@@ -1,0 +1,112 @@
+"""Prometheus metrics of the reactor, in their own `CollectorRegistry`.
+
+Owns the metric names, types and labels of interface.md's table (plus hook and forced-kill
+counters) and their exposition. It must not use prometheus-client's global registry (several
+engines may live in one process, e.g. in tests) and must not decide *when* to count: callers do.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+# Reactions are expected in the millisecond range; deployments in minutes.
+REACTION_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+DEPLOYMENT_BUCKETS_S = (10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0, 7200.0, 14400.0)
+DRAIN_BUCKETS_S = (0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0)
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class Metrics:
+    """Every metric the reactor exposes; one instance per engine."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.deployments = Counter(
+            "bluegreen_deployments_total", "Finished deployments by outcome.", ["outcome"], registry=r)
+        self.deployment_duration = Histogram(
+            "bluegreen_deployment_duration_seconds", "Duration of finished deployments.", ["outcome"],
+            buckets=DEPLOYMENT_BUCKETS_S, registry=r)
+        self.reaction = Histogram(
+            "bluegreen_reaction_seconds",
+            "Time from a Marathon or drain event to the action it led to.", ["trigger"],
+            buckets=REACTION_BUCKETS_S, registry=r)
+        self.marathon_requests = Counter(
+            "bluegreen_marathon_requests_total", "Marathon REST requests.",
+            ["method", "route", "status"], registry=r)
+        self.marathon_events = Counter(
+            "bluegreen_marathon_events_total", "Marathon events received, by eventType.", ["type"],
+            registry=r)
+        self.stream_reconnects = Counter(
+            "bluegreen_event_stream_reconnects_total", "Reconnects of Marathon's event stream.",
+            registry=r)
+        self.drain = Histogram(
+            "bluegreen_drain_seconds", "Time BLUE tasks took to drain, by outcome.", ["outcome"],
+            buckets=DRAIN_BUCKETS_S, registry=r)
+        self.phase = Gauge(
+            "bluegreen_phase", "Current phase of each group's deployment (1 = current).",
+            ["group", "phase"], registry=r)
+        self.hook_calls = Counter(
+            "bluegreen_hook_calls_total", "Hook invocations by hook and outcome.", ["hook", "outcome"],
+            registry=r)
+        self.forced_kills = Counter(
+            "bluegreen_forced_kills_total", "Tasks killed with work in flight (on_timeout = force).",
+            registry=r)
+        self._phases: dict[str, str] = {}
+        self._phase_lock = threading.Lock()
+
+    def count_deployment(self, outcome: str, duration_s: float | None = None) -> None:
+        self.deployments.labels(outcome=str(outcome)).inc()
+        if duration_s is not None:
+            self.deployment_duration.labels(outcome=str(outcome)).observe(duration_s)
+
+    def observe_reaction(self, trigger: str, seconds: float) -> None:
+        self.reaction.labels(trigger=str(trigger)).observe(seconds)
+
+    def count_marathon_request(self, method: str, route: str, status: int | str) -> None:
+        """`route` is the template (`/v2/apps/{id}`), never the concrete path (label cardinality)."""
+        self.marathon_requests.labels(method=method.upper(), route=route, status=str(status)).inc()
+
+    def count_marathon_event(self, event_type: str) -> None:
+        self.marathon_events.labels(type=event_type).inc()
+
+    def count_stream_reconnect(self) -> None:
+        self.stream_reconnects.inc()
+
+    # Names the engine already uses.
+    count_event = count_marathon_event
+    count_reconnect = count_stream_reconnect
+
+    def observe_drain(self, outcome: str, seconds: float) -> None:
+        self.drain.labels(outcome=str(outcome)).observe(seconds)
+
+    def set_phase(self, group: str, phase: str) -> None:
+        """Mark `phase` as the group's current phase; its previous phase series is removed."""
+        phase = str(phase)
+        with self._phase_lock:
+            previous = self._phases.get(group)
+            if previous is not None and previous != phase:
+                self.phase.remove(group, previous)
+            self._phases[group] = phase
+            self.phase.labels(group=group, phase=phase).set(1)
+
+    def clear_phase(self, group: str) -> None:
+        """Forget a group (e.g. its deployment finished and it has no more apps)."""
+        with self._phase_lock:
+            previous = self._phases.pop(group, None)
+            if previous is not None:
+                self.phase.remove(group, previous)
+
+    def count_hook_call(self, hook: str, outcome: str) -> None:
+        self.hook_calls.labels(hook=hook, outcome=str(outcome)).inc()
+
+    def count_forced_kill(self, n: int = 1) -> None:
+        self.forced_kills.inc(n)
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition of every metric (content type: `CONTENT_TYPE`)."""
+        return generate_latest(self.registry)
