@@ -240,17 +240,18 @@ async def _read_sse(resp: aiohttp.ClientResponse, want: int) -> tuple[list[dict[
     return events, heartbeats
 
 
-async def _wait_subscribers(bus: EventBus, n: int) -> None:
+async def _wait_subscribed(resp: aiohttp.ClientResponse) -> None:
+    """The server writes ': connected' once its bus subscription exists."""
     async with asyncio.timeout(5):
-        while bus.subscriber_count < n:
-            await asyncio.sleep(0.005)
+        assert await resp.content.readline() == b": connected\n"
+        assert await resp.content.readline() == b"\n"
 
 
 async def test_sse_delivers_published_events_in_order(api: Api) -> None:
     async with api.http.get(api.url + "/v1/events") as resp:
         assert resp.status == 200
         assert resp.headers["Content-Type"].startswith("text/event-stream")
-        await _wait_subscribers(api.bus, 1)
+        await _wait_subscribed(resp)
         sent = [make_event(i) for i in range(3)] + [make_event(9, name=DeployEventName.BLUE_KILLED)]
         for ev in sent:
             api.bus.publish(ev)
@@ -263,7 +264,7 @@ async def test_sse_delivers_published_events_in_order(api: Api) -> None:
 
 async def test_sse_group_filter_and_heartbeat(api: Api) -> None:
     async with api.http.get(api.url + "/v1/events?group=db") as resp:
-        await _wait_subscribers(api.bus, 1)
+        await _wait_subscribed(resp)
         api.bus.publish(make_event(1, group="web"))
         api.bus.publish(make_event(2, group="db"))
         async with asyncio.timeout(5):
@@ -292,12 +293,13 @@ async def test_server_stops_while_a_stream_is_open() -> None:
     server = ApiServer(app, listen="127.0.0.1:0")
     await server.start()
     async with aiohttp.ClientSession() as http, http.get(server.url + "/v1/events") as resp:
-        await _wait_subscribers(bus, 1)
+        await _wait_subscribed(resp)
+        assert bus.subscriber_count == 1
         async with asyncio.timeout(5):
             await server.stop()
             await server.stop()  # idempotent
             rest = await resp.content.read()  # returns only once the stream has ended
-    assert rest == b": connected\n\n"
+    assert rest == b""
     assert bus.subscriber_count == 0
 
 
