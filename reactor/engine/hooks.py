@@ -310,9 +310,24 @@ class HookDispatcher:
         self._count(hook.name, outcome)
         return hook.name, answer, note
 
+    async def flush(self, timeout_s: float | None = None) -> bool:
+        """Wait until every ordinary hook has handled what was dispatched; False on timeout."""
+        queues = [h.queue.join() for h in self.hooks if not h.gate]
+        try:
+            await asyncio.wait_for(asyncio.gather(*queues), timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
     async def _work(self, hook: _Hook) -> None:
-        while (event := await hook.queue.get()) is not None:
-            await self._deliver(hook, event)
+        while True:
+            event = await hook.queue.get()
+            try:
+                if event is None:
+                    return
+                await self._deliver(hook, event)
+            finally:
+                hook.queue.task_done()
 
     async def _deliver(self, hook: _Hook, event: DeployEvent) -> None:
         key = (event.id, hook.name)
