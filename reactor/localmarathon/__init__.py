@@ -1,6 +1,6 @@
-"""The embedded Marathon-compatible server (demo and tests); imports nothing of the engine.
+"""The embedded Marathon-1.11-compatible server (`bluegreen local-marathon`) for the demo and tests.
 
-NOTE TO THE HELPER BUILDING THIS PACKAGE: read /work/main/AGENTS.md (working rules: commit only
-your own paths with `git commit -- <paths>`, never `git add -A`; the venv is /work/main/.venv;
-do not edit pyproject.toml or .ci/). Replace this note with the package docstring.
+Imports nothing of the engine, adapters, core or settings, and writes Marathon's JSON from its own
+definitions (model.py, catalogue.py) checked against /work/shared/reference/marathon-api.md.
+In-process use: `from reactor.localmarathon.server import LocalMarathon`.
 """

@@ -1,13 +1,81 @@
-"""Placeholder until the command is built (issue 6)."""
+"""`bluegreen local-marathon`: run the embedded Marathon until SIGTERM/SIGINT.
+
+Owns: argument parsing, logging set-up (stderr), the single readiness line on stdout
+(`local-marathon listening on http://HOST:PORT`), and a clean exit 0 on SIGTERM/SIGINT after all
+task processes are stopped. Must not: contain server logic.
+"""
+
+from __future__ import annotations
 
 import argparse
+import asyncio
+import signal
 import sys
 
+from reactor.localmarathon.server import LocalMarathon, parse_port_range
 
-def add_arguments(p: argparse.ArgumentParser, name: str = "") -> None:
-    p.add_argument("rest", nargs="*")
+EPILOG = """examples:
+  bluegreen local-marathon --port 18080 --executor virtual
+  bluegreen local-marathon --executor process --standby-port 18081 --credentials admin:secret
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.epilog = EPILOG
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument(
+        "--port", type=int, default=8080, help="port to listen on; 0 picks a free one (default 8080)"
+    )
+    p.add_argument(
+        "--executor",
+        choices=("process", "virtual"),
+        default="process",
+        help="process: run each task's cmd locally; virtual: simulated tasks (default process)",
+    )
+    p.add_argument(
+        "--standby-port",
+        type=int,
+        default=None,
+        help="also run a standby that redirects /v2/events and proxies REST to this leader",
+    )
+    p.add_argument("--credentials", default=None, metavar="USER:PASS", help="require HTTP basic auth")
+    p.add_argument("--heartbeat-s", type=float, default=10.0, help="SSE heartbeat period (default 10)")
+    p.add_argument("--port-range", default="20000-29999", help="host ports for tasks (default 20000-29999)")
+    p.add_argument("--log-level", default="info", help="log level (default info)")
+
+
+async def serve(args: argparse.Namespace) -> int:
+    lm = LocalMarathon(
+        host=args.host,
+        port=args.port,
+        executor=args.executor,
+        heartbeat_s=args.heartbeat_s,
+        standby_port=args.standby_port,
+        credentials=args.credentials,
+        port_range=parse_port_range(args.port_range),
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with lm:
+        print(f"local-marathon listening on {lm.url}", flush=True)
+        if lm.standby_url:
+            print(f"local-marathon standby on {lm.standby_url}", file=sys.stderr, flush=True)
+        await stop.wait()
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
-    print(f"bluegreen {args.command}: not built yet", file=sys.stderr)
-    return 2
+    from reactor.logs import configure
+
+    configure(fmt="auto", level=getattr(args, "log_level", "info"))
+    try:
+        port_range = parse_port_range(args.port_range)
+        if args.credentials is not None and ":" not in args.credentials:
+            raise ValueError("--credentials must be USER:PASS")
+        del port_range
+        return asyncio.run(serve(args))
+    except (ValueError, OSError) as exc:
+        print(f"bluegreen local-marathon: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,279 @@
+"""The cluster state: apps with their versions, instances and their tasks' lifecycle.
+
+Owns: the app store (definition, version, versionInfo, version history, lastTaskFailure), the
+instances, launch/kill/relaunch (kill without scale relaunches the same instance with incarnation
++1; goal Decommissioned expunges it), status/instance events, and a change notifier that
+deployments wait on. Must not: decide plans or locks (deployments.py), probe health (health.py),
+or run processes (executors.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import enum
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import structlog
+
+from reactor.localmarathon import catalogue
+from reactor.localmarathon.events import EventBus
+from reactor.localmarathon.model import (
+    Goal,
+    Instance,
+    TaskState,
+    app_json,
+    instance_id_of,
+    last_task_failure_json,
+    new_instance_id,
+)
+from reactor.localmarathon.ports import HostPorts, ServicePorts
+
+log = structlog.get_logger(__name__)
+
+
+class Executor(Protocol):
+    def launch(self, inst: Instance, app: dict[str, Any]) -> None: ...
+    def kill(self, inst: Instance, grace_s: float) -> None: ...
+    async def probe(
+        self, inst: Instance, check: dict[str, Any], app: dict[str, Any]
+    ) -> tuple[bool | None, str]: ...
+    async def ready(self, inst: Instance, check: dict[str, Any], app: dict[str, Any]) -> tuple[bool, Any]: ...
+    async def close(self) -> None: ...
+
+
+@dataclass
+class AppRecord:
+    defn: dict[str, Any]  # canonical definition incl. instances, without version fields
+    version: str
+    last_scaling_at: str
+    last_config_change_at: str
+    versions: dict[str, dict[str, Any]] = field(default_factory=dict)  # ts -> stored definition JSON
+    last_failure: dict[str, Any] | None = None
+
+    def definition_json(self, with_version_info: bool = True) -> dict[str, Any]:
+        extra: dict[str, Any] = {"version": self.version}
+        if with_version_info:
+            extra["versionInfo"] = {
+                "lastScalingAt": self.last_scaling_at,
+                "lastConfigChangeAt": self.last_config_change_at,
+            }
+        return app_json({**self.defn, **extra})
+
+
+class VersionKind(enum.Enum):
+    CONFIG = "config"  # version = lastScalingAt = lastConfigChangeAt = now
+    SCALE = "scale"  # version = lastScalingAt = now
+    RESTART = "restart"  # version = lastConfigChangeAt = now
+
+
+class Notifier:
+    """Level-triggered wake-ups: waiters re-check their condition after any change."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def notify(self) -> None:
+        self._event.set()
+        self._event = asyncio.Event()
+
+    async def wait(self, timeout_s: float | None = None) -> None:
+        event = self._event
+        try:
+            await asyncio.wait_for(event.wait(), timeout_s)
+        except TimeoutError:
+            pass
+
+
+class Cluster:
+    def __init__(self, bus: EventBus, executor: Executor, host_ports: HostPorts) -> None:
+        self.bus = bus
+        self.executor = executor
+        self.host_ports = host_ports
+        self.service_ports = ServicePorts()
+        self.apps: dict[str, AppRecord] = {}
+        self.instances: dict[str, Instance] = {}
+        self.by_app: dict[str, dict[str, Instance]] = {}
+        self.changed = Notifier()
+        self._seq = itertools.count(1)
+        self._relaunch_handles: dict[str, asyncio.TimerHandle] = {}
+        self.on_instance_running: Callable[[Instance], None] = lambda inst: None
+        self.on_instance_gone: Callable[[Instance], None] = lambda inst: None
+
+    # --- apps -------------------------------------------------------------------------------
+    def store_app(self, defn: dict[str, Any], kind: VersionKind, version: str | None = None) -> AppRecord:
+        """Create or update an app with a new version (GroupVersioningUtil rules, reference §4.3)."""
+        now = version or self.bus.now()
+        old = self.apps.get(defn["id"])
+        previous = [int(p["port"]) for p in old.defn.get("portDefinitions", [])] if old else []
+        defn = copy.deepcopy(defn)
+        self.service_ports.assign(defn["portDefinitions"], previous)
+        if old is None:
+            rec = AppRecord(defn, now, now, now)
+        else:
+            rec = old
+            rec.defn = defn
+            rec.version = now
+            if kind is not VersionKind.RESTART:
+                rec.last_scaling_at = now
+            if kind is not VersionKind.SCALE:
+                rec.last_config_change_at = now
+        rec.versions[rec.version] = rec.definition_json()
+        self.apps[defn["id"]] = rec
+        self.by_app.setdefault(defn["id"], {})
+        return rec
+
+    def remove_app(self, app_id: str) -> None:
+        self.apps.pop(app_id, None)
+
+    def app_instances(self, app_id: str) -> list[Instance]:
+        return list(self.by_app.get(app_id, {}).values())
+
+    # --- instances ----------------------------------------------------------------------------
+    def launch(self, app_id: str, count: int) -> list[Instance]:
+        rec = self.apps[app_id]
+        out = []
+        for _ in range(count):
+            inst = Instance(
+                new_instance_id(app_id), app_id, rec.version, rec.last_config_change_at, next(self._seq)
+            )
+            self.instances[inst.instance_id] = inst
+            self.by_app.setdefault(app_id, {})[inst.instance_id] = inst
+            self._start_task(inst, rec)
+            out.append(inst)
+        self.changed.notify()
+        return out
+
+    def _start_task(self, inst: Instance, rec: AppRecord) -> None:
+        inst.state = TaskState.STAGING
+        inst.ports = [self.host_ports.take() for _ in rec.defn.get("portDefinitions") or []]
+        inst.service_ports = [int(p["port"]) for p in rec.defn.get("portDefinitions") or []]
+        inst.staged_at = self.bus.now()
+        inst.started_at = None
+        inst.running_since_s = None
+        inst.health = {}
+        inst.ready = False
+        inst.readiness_last = None
+        inst.killed_by_us = False
+        inst.message = ""
+        ts = self.bus.now()
+        self.bus.publish(catalogue.instance_changed(inst, "Provisioned", ts))
+        self.bus.publish(catalogue.status_update(inst, ts))
+        self.bus.publish(catalogue.instance_changed(inst, "Staging", ts))
+        self.executor.launch(inst, rec.defn)
+
+    def task_running(self, inst: Instance) -> None:
+        """Executor callback: the task's process (or virtual task) is up."""
+        if inst.state is not TaskState.STAGING:
+            return
+        inst.state = TaskState.RUNNING
+        inst.started_at = self.bus.now()
+        inst.running_since_s = time.monotonic()
+        ts = self.bus.now()
+        self.bus.publish(catalogue.status_update(inst, ts))
+        self.bus.publish(catalogue.instance_changed(inst, "Running", ts))
+        self.on_instance_running(inst)
+        self.changed.notify()
+
+    def kill(self, inst: Instance, decommission: bool) -> None:
+        if decommission:
+            inst.goal = Goal.DECOMMISSIONED
+            handle = self._relaunch_handles.pop(inst.instance_id, None)
+            if handle is not None:
+                handle.cancel()
+            if inst.state.terminal:
+                self._expunge(inst)
+                return
+        if inst.state.terminal or inst.state is TaskState.KILLING:
+            self.changed.notify()
+            return
+        inst.killed_by_us = True
+        inst.state = TaskState.KILLING
+        ts = self.bus.now()
+        self.bus.publish(catalogue.status_update(inst, ts))
+        self.bus.publish(catalogue.instance_changed(inst, "Killing", ts))
+        rec = self.apps.get(inst.app_id)
+        grace_s = float((rec.defn if rec else {}).get("taskKillGracePeriodSeconds") or 3.0)
+        self.executor.kill(inst, grace_s)
+        self.changed.notify()
+
+    def task_terminated(self, inst: Instance, state: TaskState, message: str) -> None:
+        """Executor callback: the task ended (TASK_FINISHED / TASK_FAILED / TASK_KILLED)."""
+        if inst.state.terminal:
+            return
+        inst.state = state
+        inst.message = message
+        ts = self.bus.now()
+        self.host_ports.release(inst.ports)
+        self.bus.publish(catalogue.status_update(inst, ts))
+        self.bus.publish(catalogue.instance_changed(inst, state.condition, ts))
+        rec = self.apps.get(inst.app_id)
+        if state is TaskState.FAILED and rec is not None:
+            rec.last_failure = last_task_failure_json(inst, ts)
+        self.on_instance_gone(inst)
+        if inst.goal is Goal.DECOMMISSIONED or rec is None:
+            self._expunge(inst)
+        else:
+            delay_s = 0.0 if state is TaskState.KILLED else float(rec.defn.get("backoffSeconds", 1))
+            loop = asyncio.get_running_loop()
+            self._relaunch_handles[inst.instance_id] = loop.call_later(delay_s, self._relaunch, inst)
+        self.changed.notify()
+
+    def _relaunch(self, inst: Instance) -> None:
+        self._relaunch_handles.pop(inst.instance_id, None)
+        rec = self.apps.get(inst.app_id)
+        if rec is None or inst.goal is not Goal.RUNNING or inst.instance_id not in self.instances:
+            return
+        inst.incarnation += 1
+        inst.version = rec.version
+        inst.config_version = rec.last_config_change_at
+        self._start_task(inst, rec)
+        self.changed.notify()
+
+    def _expunge(self, inst: Instance) -> None:
+        self.instances.pop(inst.instance_id, None)
+        self.by_app.get(inst.app_id, {}).pop(inst.instance_id, None)
+        if not self.by_app.get(inst.app_id) and inst.app_id not in self.apps:
+            self.by_app.pop(inst.app_id, None)
+        self.changed.notify()
+
+    def find_task(self, task_id: str) -> Instance | None:
+        iid = instance_id_of(task_id)
+        inst = self.instances.get(iid) if iid else None
+        return inst if inst is not None and inst.task_id == task_id else None
+
+    async def close(self) -> None:
+        for handle in self._relaunch_handles.values():
+            handle.cancel()
+        self._relaunch_handles.clear()
+        await self.executor.close()
+
+    # --- views ----------------------------------------------------------------------------------
+    def counts(self, app_id: str) -> dict[str, int]:
+        rec = self.apps.get(app_id)
+        has_checks = bool(rec and rec.defn.get("healthChecks"))
+        staged = running = healthy = unhealthy = 0
+        for inst in self.by_app.get(app_id, {}).values():
+            if inst.state is TaskState.RUNNING:
+                running += 1
+            elif inst.state is TaskState.STAGING:
+                staged += 1
+            if has_checks and inst.health:
+                if all(h.alive for h in inst.health.values()):
+                    healthy += 1
+                else:
+                    unhealthy += 1
+        return {
+            "tasksStaged": staged,
+            "tasksRunning": running,
+            "tasksHealthy": healthy,
+            "tasksUnhealthy": unhealthy,
+        }
+
+    def last_failure(self, app_id: str) -> dict[str, Any] | None:
+        rec = self.apps.get(app_id)
+        return rec.last_failure if rec else None

@@ -1,0 +1,123 @@
+"""The event bus behind `/v2/events`: fan-out to subscribers, slow-consumer cut-off, injected delay.
+
+Owns: serialization of each event once (compact JSON, keys in the order the builders give them,
+reference §2) into its SSE frame `event: X\\r\\ndata: {json}\\r\\n\\r\\n`; per-subscriber queues that
+count *all* bus events (filtering happens at write time, §1.6); the `events_emitted` counter.
+Must not: know HTTP (the SSE route reads subscribers' queues) or build events' content.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_SLOW_CONSUMER_LIMIT = 1024
+
+
+class Subscriber:
+    """One stream: a queue of (event type, frame bytes) and a closed flag."""
+
+    def __init__(self, remote: str, event_types: frozenset[str]) -> None:
+        self.remote = remote
+        self.event_types = event_types
+        self.queue: collections.deque[tuple[str, bytes]] = collections.deque()
+        self.wakeup = asyncio.Event()
+        self.closed = False
+        self.close_reason = ""
+        self.on_close: Callable[[], None] | None = None
+
+    def close(self, reason: str) -> None:
+        if not self.closed:
+            self.closed = True
+            self.close_reason = reason
+            self.wakeup.set()
+            if self.on_close is not None:
+                self.on_close()
+
+    def wants(self, event_type: str) -> bool:
+        return not self.event_types or event_type in self.event_types
+
+
+class EventBus:
+    def __init__(self, clock_now: Callable[[], str]) -> None:
+        self._now = clock_now
+        self.subscribers: list[Subscriber] = []
+        self.events_emitted = 0
+        self.slow_consumer_limit = DEFAULT_SLOW_CONSUMER_LIMIT
+        self.delay_ms = 0
+        self._delayed: collections.deque[tuple[float, str, bytes]] = collections.deque()
+        self._delay_task: asyncio.Task[None] | None = None
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []  # in-process observers (tests)
+
+    def now(self) -> str:
+        return self._now()
+
+    def publish(self, event: dict[str, Any]) -> None:
+        """Serialize once and fan out (or hold for `delay_ms`)."""
+        event_type = event["eventType"]
+        data = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
+        frame = f"event: {event_type}\r\ndata: {data}\r\n\r\n".encode()
+        self.events_emitted += 1
+        for listener in self.listeners:
+            listener(event)
+        if self.delay_ms > 0 or self._delayed:
+            self._delayed.append((time.monotonic() + self.delay_ms / 1000, event_type, frame))
+            if self._delay_task is None or self._delay_task.done():
+                self._delay_task = asyncio.get_running_loop().create_task(self._drain_delayed())
+            return
+        self._fan_out(event_type, frame)
+
+    def _fan_out(self, event_type: str, frame: bytes) -> None:
+        limit = self.slow_consumer_limit
+        for sub in list(self.subscribers):
+            if sub.closed:
+                continue
+            if len(sub.queue) >= limit:
+                log.warning("Closing connection for slow event consumer", remote=sub.remote, queued=limit)
+                sub.close("slow consumer")
+                continue
+            sub.queue.append((event_type, frame))
+            sub.wakeup.set()
+
+    async def _drain_delayed(self) -> None:
+        while self._delayed:
+            due, event_type, frame = self._delayed[0]
+            wait_s = due - time.monotonic()
+            if wait_s > 0:
+                await asyncio.sleep(wait_s)
+            self._delayed.popleft()
+            self._fan_out(event_type, frame)
+
+    def attach(self, remote: str, event_types: frozenset[str]) -> Subscriber:
+        sub = Subscriber(remote, event_types)
+        self.subscribers.append(sub)
+        self.publish({"remoteAddress": remote, "eventType": "event_stream_attached", "timestamp": self.now()})
+        return sub
+
+    def detach(self, sub: Subscriber) -> None:
+        if sub in self.subscribers:
+            self.subscribers.remove(sub)
+            sub.close("detached")
+            self.publish(
+                {"remoteAddress": sub.remote, "eventType": "event_stream_detached", "timestamp": self.now()}
+            )
+
+    def drop_all(self, reason: str) -> int:
+        subs = [s for s in self.subscribers if not s.closed]
+        for sub in subs:
+            sub.close(reason)
+        return len(subs)
+
+    async def close(self) -> None:
+        self.drop_all("shutdown")
+        if self._delay_task is not None:
+            self._delay_task.cancel()
+            await asyncio.gather(self._delay_task, return_exceptions=True)

@@ -1,0 +1,143 @@
+"""Deployments, info, leader, ping and the `/_localmarathon/` extras (stats, faults).
+
+Owns: `GET /v2/deployments` (running non-empty plans), `DELETE /v2/deployments/{id}` (force=true:
+202 cancel; else a forced revert plan to the originals), `/v2/info`, `/v2/leader`, `/ping`,
+and applying injected faults to the bus. Must not: touch tasks directly.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from aiohttp import web
+
+from reactor.localmarathon import errors
+from reactor.localmarathon.cluster import VersionKind
+from reactor.localmarathon.deployments import Action, ActionKind, steps_for_update
+from reactor.localmarathon.faults import FailNext, parse_faults
+from reactor.localmarathon.routes_apps import deployment_result, flag, st
+from reactor.localmarathon.validation import parse_body
+from reactor.localmarathon.web import json_response
+
+VERSION = "1.11.24"
+
+
+async def list_deployments(request: web.Request) -> web.Response:
+    s = st(request)
+    return json_response([s.deployments.step_info(p) for p in s.deployments.plans.values()])
+
+
+async def delete_deployment(request: web.Request) -> web.Response:
+    s = st(request)
+    plan_id = request.match_info["id"]
+    plan = s.deployments.plans.get(plan_id)
+    if plan is None:
+        raise errors.deployment_not_found(plan_id)
+    if flag(request, "force", False):
+        s.deployments.cancel(plan_id)
+        return web.Response(status=202)
+    s.deployments.cancel(plan_id)
+    steps: list[list[Action]] = []
+    originals: dict[str, dict[str, Any] | None] = {}
+    for app_id, original in plan.originals.items():
+        rec = s.cluster.apps.get(app_id)
+        current = copy.deepcopy(rec.defn) if rec else None
+        originals[app_id] = current
+        for i, step in enumerate(steps_for_update(current, original)):
+            if i < len(steps):
+                steps[i].extend(step)
+            else:
+                steps.append(step)
+    revert = s.deployments.new_plan(steps, originals)
+    for app_id, original in plan.originals.items():
+        kinds = {a.kind for step in steps for a in step if a.app_id == app_id}
+        if original is None:
+            s.cluster.remove_app(app_id)
+        elif kinds:
+            kind = VersionKind.SCALE if kinds == {ActionKind.SCALE} else VersionKind.CONFIG
+            s.cluster.store_app(original, kind, revert.version)
+    s.deployments.start(revert, "/")
+    return deployment_result(revert)
+
+
+async def info(request: web.Request) -> web.Response:
+    s = st(request)
+    host, _, port = s.leader.rpartition(":")
+    return json_response(
+        {
+            "name": "marathon",
+            "version": VERSION,
+            "buildref": "localmarathon",
+            "elected": True,
+            "leader": s.leader,
+            "frameworkId": s.framework_id,
+            "marathon_config": {
+                "checkpoint": True,
+                "executor": "//cmd",
+                "failover_timeout": 604800,
+                "features": [],
+                "framework_name": "marathon",
+                "ha": False,
+                "hostname": host,
+                "local_port_max": 20000,
+                "local_port_min": 10000,
+                "master": "local",
+                "mesos_role": "*",
+                "mesos_user": "root",
+                "event_stream_max_outstanding_messages": s.bus.slow_consumer_limit,
+                "webui_url": None,
+            },
+            "zookeeper_config": {
+                "zk": "zk://localhost:2181/marathon",
+                "zk_timeout": 10000,
+                "zk_session_timeout": 10000,
+                "zk_max_versions": 50,
+            },
+            "http_config": {"http_port": int(port or 0), "https_port": 8443},
+        }
+    )
+
+
+async def leader(request: web.Request) -> web.Response:
+    return json_response({"leader": st(request).leader})
+
+
+async def ping(request: web.Request) -> web.Response:
+    accept = request.headers.get("Accept", "*/*")
+    if "text/plain" in accept or "*/*" in accept or "text/*" in accept:
+        return web.Response(text="pong", content_type="text/plain")
+    if "application/json" in accept:
+        return json_response("pong")
+    return web.Response(status=204)
+
+
+async def stats(request: web.Request) -> web.Response:
+    s = st(request)
+    return json_response(
+        {
+            "requests": dict(s.faults.requests),
+            "events_emitted": s.bus.events_emitted,
+            "open_streams": sum(1 for sub in s.bus.subscribers if not sub.closed),
+        }
+    )
+
+
+async def faults(request: web.Request) -> web.Response:
+    s = st(request)
+    body = parse_faults(parse_body(await request.read()))
+    if "fail_next" in body:
+        fn = body["fail_next"]
+        s.faults.fail_next = FailNext(
+            int(fn.get("count", 1)), int(fn.get("status", 503)), str(fn.get("route_prefix", "/"))
+        )
+    if "event_delay_ms" in body:
+        s.bus.delay_ms = int(body["event_delay_ms"])
+    if "slow_consumer_limit" in body:
+        s.bus.slow_consumer_limit = int(body["slow_consumer_limit"])
+    dropped = 0
+    if body.get("drop_event_streams") or body.get("leader_change"):
+        dropped = s.bus.drop_all(
+            "leader change" if body.get("leader_change") else "dropped by fault injection"
+        )
+    return json_response({"applied": sorted(body), "dropped_streams": dropped})
