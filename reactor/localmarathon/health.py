@@ -142,9 +142,16 @@ class HealthManager:
         self._readiness[inst.task_id] = task
 
     def _instance_gone(self, inst: Instance) -> None:
+        """The task ended: its results are purged, so a known aggregate becomes unknown (`healthy: null`)."""
         task = self._readiness.pop(inst.task_id, None)
         if task is not None:
             task.cancel()
+        rec = self.cluster.apps.get(inst.app_id)
+        n_checks = len(rec.defn.get("healthChecks") or []) if rec else len(inst.health)
+        known = inst.healthy(n_checks) is not None
+        inst.health = {}
+        if known:
+            self.bus.publish(catalogue.instance_health_changed(inst, None, self.bus.now()))
 
     async def _poll_ready(self, inst: Instance, task_id: str, check: dict[str, Any]) -> None:
         interval_s = max(float(check.get("intervalSeconds", 30)), 0.01)

@@ -34,6 +34,9 @@ SSE_HEADERS = {
 }
 
 
+_PEER_POLL_S = 0.25  # how often an idle stream checks whether its client closed the connection
+
+
 class _UndelimitedResponse(web.StreamResponse):
     """A streamed body with neither Content-Length nor chunking: it ends when the connection closes."""
 
@@ -61,6 +64,8 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
             transport.abort()
 
     sub.on_close = cut
+    loop = asyncio.get_running_loop()
+    next_heartbeat = loop.time() + s.heartbeat_s
     try:
         while True:
             if sub.queue:
@@ -78,11 +83,16 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
                 break
             sub.wakeup.clear()
             try:
-                await asyncio.wait_for(sub.wakeup.wait(), s.heartbeat_s)
+                await asyncio.wait_for(sub.wakeup.wait(), min(_PEER_POLL_S, s.heartbeat_s))
             except TimeoutError:
-                writing = True
-                await resp.write(b"\r\n")
-                writing = False
+                if transport is None or transport.is_closing():
+                    break  # the client went away
+                if loop.time() >= next_heartbeat:
+                    writing = True
+                    await resp.write(b"\r\n")
+                    writing = False
+            if loop.time() >= next_heartbeat:
+                next_heartbeat = loop.time() + s.heartbeat_s
     except (ConnectionError, RuntimeError, asyncio.CancelledError):
         pass
     finally:
