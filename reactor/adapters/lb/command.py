@@ -82,10 +82,11 @@ class CommandLoadBalancer(Lifecycle):
         assert proc.stdout is not None and proc.stderr is not None
         out_task = asyncio.ensure_future(proc.stdout.read())
         err_task = asyncio.ensure_future(proc.stderr.read())
+        exit_task = asyncio.ensure_future(proc.wait())
         try:
             async with asyncio.timeout(self._timeout_s):
                 await _feed(proc, payload)
-                out, err, _ = await asyncio.gather(out_task, err_task, proc.wait())
+                await asyncio.wait({out_task, err_task, exit_task})  # unlike gather, never cancels them
         except TimeoutError:
             with suppress(ProcessLookupError):
                 proc.kill()
@@ -94,6 +95,13 @@ class CommandLoadBalancer(Lifecycle):
             stderr = await _tail(err_task)
             what = f"lb command {self._argv[0]!r} ({request['op']})"
             raise LbTimeout(what, self._timeout_s, stderr) from None
+        except asyncio.CancelledError:  # the caller gave up: do not leave the program behind
+            with suppress(ProcessLookupError):
+                proc.kill()
+            for task in (out_task, err_task, exit_task):
+                task.cancel()
+            raise
+        out, err = out_task.result(), err_task.result()
         stderr = err.decode("utf-8", "replace")[-_STDERR_KEEP:]
         if proc.returncode != 0:
             raise LbCommandFailed(self._argv, proc.returncode or 0, stderr)
