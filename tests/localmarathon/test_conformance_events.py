@@ -131,7 +131,8 @@ async def test_events_where_code_differs_from_docs(
     ds = first(rec, "deployment_success")
     assert list(ds) == ["id", "plan", "eventType", "timestamp"]
     assert set(ds) - set(keys("doc-event-deployment_success.json")) == {"plan"}
-    # api_post_event: documented keys, §2 order; §9 — appDefinition is the RAML app (portDefinitions, no `ports`).
+    # api_post_event: documented keys, §2 order.
+    # §9: appDefinition is the RAML app (portDefinitions, no `ports`).
     api = first(rec, "api_post_event")
     assert list(api) == ["clientIp", "uri", "appDefinition", "eventType", "timestamp"]
     assert set(api) == set(keys("doc-event-api_post_event.json"))

@@ -28,9 +28,8 @@ class RawStream:
     ) -> RawStream:
         reader, writer = await asyncio.open_connection(lm.host, lm.port)
         accept_line = f"Accept: {accept}\r\n" if accept is not None else ""
-        writer.write(
-            f"GET /v2/events{query} HTTP/1.1\r\nHost: {lm.host}:{lm.port}\r\n{accept_line}{extra}\r\n".encode()
-        )
+        request = f"GET /v2/events{query} HTTP/1.1\r\nHost: {lm.host}:{lm.port}\r\n{accept_line}{extra}\r\n"
+        writer.write(request.encode())
         await writer.drain()
         stream = cls(reader, writer)
         data = b""
@@ -114,6 +113,7 @@ async def test_first_frame_is_event_stream_attached_in_crlf(lm: LocalMarathon) -
     frame = raw.split(b"\r\n\r\n")[0]
     assert b"\n" not in frame.replace(b"\r\n", b"")  # only CRLF line ends, one data line
     [(kind, data)] = await stream.frames(1)
+    assert kind == "event_stream_attached"
     # Code wins over docs (§9): `remoteAddress` only, not the documented clientIp/callbackUrl.
     documented = example("doc-event-event_stream_attached.json")
     assert "clientIp" in documented and "clientIp" not in data
