@@ -17,14 +17,18 @@ import signal
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import aiohttp
+import structlog
 
 from reactor.cli.demo.errors import ComponentFailed
 
+log = structlog.get_logger(__name__)
+MARKER_VAR = "BLUEGREEN_DEMO_CHILD"
 _LISTENING = re.compile(r"listening on (http://[0-9A-Za-z.\[\]:-]+:(\d+))")
 
 
@@ -33,6 +37,9 @@ class ChildProcess:
 
     An async context manager; output goes to `log_path`. `stop()` sends SIGTERM (the child
     stops what it started: local-marathon stops its tasks) and SIGKILLs after `stop_timeout_s`.
+    Every descendant inherits the environment variable `BLUEGREEN_DEMO_CHILD=<random id>`; after
+    the child is gone, `stop()` SIGKILLs any process still carrying it (a task the child failed
+    to stop) and logs a warning naming them, so no run leaves processes behind.
     """
 
     def __init__(self, name: str, argv: list[str], log_path: Path, *, env: dict[str, str] | None = None,
@@ -40,10 +47,12 @@ class ChildProcess:
         self.name = name
         self.argv = argv
         self.log_path = Path(log_path)
-        self.env = env
+        self.marker = uuid.uuid4().hex
+        self.env = {**(env if env is not None else os.environ), MARKER_VAR: self.marker}
         self.start_timeout_s = start_timeout_s
         self.stop_timeout_s = stop_timeout_s
         self.process: asyncio.subprocess.Process | None = None
+        self.leftover_pids: list[int] = []  # descendants that outlived the child, killed by stop()
         self.url = ""
         self.port = 0
 
@@ -77,16 +86,21 @@ class ChildProcess:
 
     async def stop(self) -> None:
         proc, self.process = self.process, None
-        if proc is None or proc.returncode is not None:
+        if proc is None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(proc.wait(), self.stop_timeout_s)
-        except TimeoutError:
+        if proc.returncode is None:
             with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
+                proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), self.stop_timeout_s)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.kill()
+                await proc.wait()
+        leftovers = kill_marked(self.marker)
+        self.leftover_pids += leftovers
+        if leftovers:
+            log.warning("demo.leftover_processes_killed", child=self.name, pids=leftovers)
 
     async def kill(self) -> None:
         """SIGKILL at once (fault tests: a task that dies without a word)."""
@@ -101,6 +115,20 @@ class ChildProcess:
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
         await self.stop()
+
+
+def kill_marked(marker: str) -> list[int]:
+    """SIGKILL every process whose environment has BLUEGREEN_DEMO_CHILD=<marker> (Linux /proc)."""
+    needle = f"{MARKER_VAR}={marker}".encode()
+    killed = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            if needle in (entry / "environ").read_bytes().split(b"\0"):
+                os.kill(int(entry.name), signal.SIGKILL)
+                killed.append(int(entry.name))
+        except (OSError, ValueError):
+            continue  # gone meanwhile, or not ours to read
+    return killed
 
 
 def reactor_argv(*args: str) -> list[str]:
