@@ -43,6 +43,7 @@ import structlog
 
 from reactor.adapters.hooks import Command, HookTimedOut, Webhook
 from reactor.adapters.hooks.webhook import display_url
+from reactor.adapters.hooks.webhook import max_duration_s as webhook_max_duration_s
 from reactor.core.deploy_events import GATE_EVENTS, DeployEvent, DeployEventName, GateAnswer
 from reactor.core.registry import DEFAULT, Registration, Registry
 from reactor.engine.metrics import Metrics
@@ -111,7 +112,7 @@ class _Hook:
     events: frozenset[str]  # empty: every event
     gate: bool
     at_least_once: bool
-    timeout_s: float | None  # the dispatcher's bound; None: the transport's own timeouts
+    timeout_s: float  # the dispatcher's bound (transports also enforce their own timeouts)
     call: Callable[[DeployEvent], Awaitable[Any]]
     queue: asyncio.Queue[DeployEvent | None] = field(default_factory=asyncio.Queue)
 
@@ -195,13 +196,14 @@ class HookDispatcher:
             self._add_python(reg, handler_timeout_s)
         for i, wh in enumerate(self._webhook_settings):
             events = _check_events(f"hooks.webhooks.{i}.events", wh.events, wh.gate)
-            self._add(f"webhook:{display_url(wh.url)}", events, wh.gate, wh.at_least_once, None,
+            self._add(f"webhook:{display_url(wh.url)}", events, wh.gate, wh.at_least_once,
+                      webhook_max_duration_s(wh),
                       self._webhook_call(i, wh.gate))
         for i, cmd in enumerate(commands):
             events = _check_events(f"hooks.commands.{i}.events", cmd.events, cmd.gate)
             command = Command(cmd)
-            self._add(f"command:{cmd.argv[0]}", events, cmd.gate, cmd.at_least_once, None,
-                      command.ask if cmd.gate else command.deliver)
+            self._add(f"command:{cmd.argv[0]}", events, cmd.gate, cmd.at_least_once,
+                      command.max_duration_s, command.ask if cmd.gate else command.deliver)
 
     def _add_python(self, reg: Registration, default_timeout_s: float) -> None:
         events = _check_events(f"hooks.modules ({reg.name})", [reg.event], reg.gate)
@@ -212,7 +214,7 @@ class HookDispatcher:
         self._add(reg.name, events, reg.gate, reg.at_least_once, reg.timeout_s or default_timeout_s, call)
 
     def _add(self, name: str, events: frozenset[str], gate: bool, at_least_once: bool,
-             timeout_s: float | None, call: Callable[[DeployEvent], Awaitable[Any]]) -> None:
+             timeout_s: float, call: Callable[[DeployEvent], Awaitable[Any]]) -> None:
         taken = {h.name for h in self.hooks}
         unique, n = name, 1
         while unique in taken:  # the same handler/URL twice: keep names (and claims) distinct
@@ -295,7 +297,7 @@ class HookDispatcher:
         return verdict
 
     async def _ask(self, hook: _Hook, event: DeployEvent) -> tuple[str, GateAnswer, str]:
-        timeout_s = min(hook.timeout_s or self.gate_timeout_s, self.gate_timeout_s)
+        timeout_s = min(hook.timeout_s, self.gate_timeout_s)
         try:
             value = await asyncio.wait_for(hook.call(event), timeout_s)
         except (TimeoutError, HookTimedOut) as exc:

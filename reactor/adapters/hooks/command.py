@@ -25,6 +25,7 @@ log = structlog.get_logger(__name__)
 
 EX_TEMPFAIL = 75
 _OUTPUT_TAIL_BYTES = 2000
+_REAP_TIMEOUT_S = 5.0
 
 
 def answer_for_exit(code: int) -> GateAnswer:
@@ -45,6 +46,11 @@ class Command:
     def __init__(self, settings: CommandHookSettings) -> None:
         self.settings = settings
         self.display = shlex.join(settings.argv)
+
+    @property
+    def max_duration_s(self) -> float:
+        """An upper bound of one `run`, kill included."""
+        return self.settings.timeout_s + _REAP_TIMEOUT_S + 1.0
 
     def _env(self, event: DeployEvent) -> dict[str, str]:
         return {**os.environ, "BLUEGREEN_EVENT": event.name.value, "BLUEGREEN_EVENT_ID": event.id,
@@ -74,13 +80,15 @@ class Command:
                      stdout=_tail(out), stderr=_tail(err))
         return code
 
-    @staticmethod
-    async def _kill(proc: asyncio.subprocess.Process) -> None:
+    async def _kill(self, proc: asyncio.subprocess.Process) -> None:
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-        await proc.wait()
+        try:  # a descendant that left the process group may still hold our pipes open
+            await asyncio.wait_for(proc.wait(), _REAP_TIMEOUT_S)
+        except TimeoutError:
+            log.error("command_hook.not_reaped", command=self.display, pid=proc.pid)
 
     async def deliver(self, event: DeployEvent) -> None:
         """Run for an ordinary event; a non-zero exit raises HookRejected."""

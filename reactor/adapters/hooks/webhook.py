@@ -29,6 +29,8 @@ log = structlog.get_logger(__name__)
 SIGNATURE_HEADER = "X-Bluegreen-Signature"
 EVENT_HEADER = "X-Bluegreen-Event"
 DELIVERY_HEADER = "X-Bluegreen-Delivery"
+BACKOFF_S = 0.2
+BACKOFF_CAP_S = 5.0
 
 
 def sign(body: bytes, secret: str) -> str:
@@ -68,16 +70,25 @@ def display_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
+def max_duration_s(settings: WebhookSettings, backoff_cap_s: float = BACKOFF_CAP_S) -> float:
+    """An upper bound of one delivery, retries and backoff included."""
+    return (settings.retries + 1) * settings.timeout_s + settings.retries * backoff_cap_s + 1.0
+
+
 class Webhook:
     """One configured webhook. The session is the caller's (shared, closed by its owner)."""
 
     def __init__(self, settings: WebhookSettings, session: aiohttp.ClientSession, *,
-                 backoff_s: float = 0.2, backoff_cap_s: float = 5.0) -> None:
+                 backoff_s: float = BACKOFF_S, backoff_cap_s: float = BACKOFF_CAP_S) -> None:
         self.settings = settings
         self.session = session
         self.backoff_s = backoff_s
         self.backoff_cap_s = backoff_cap_s
         self.url = display_url(settings.url)
+
+    @property
+    def max_duration_s(self) -> float:
+        return max_duration_s(self.settings, self.backoff_cap_s)
 
     def _headers(self, event: DeployEvent, body: bytes) -> dict[str, str]:
         headers = {
