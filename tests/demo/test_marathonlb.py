@@ -31,10 +31,19 @@ async def test_backend_follows_healthy_running_tasks(workdir: Path) -> None:
             async with http.get(hp.url + "/") as resp:
                 assert resp.status == 200 and (await resp.json())["version"] == "v1"
 
+            # a dropped stream is reconnected and followed by a resync; events flow again
+            async with http.post(f"{lm.url}/_localmarathon/faults", json={"drop_event_streams": True}) as r:
+                assert r.status == 200, await r.text()
+            await sync.wait_routed(lambda _n: sync.connects >= 2, timeout_s=20)
+            async with http.put(f"{lm.url}/v2/apps{APP}", json={"instances": 3}) as r:
+                assert r.status == 200, await r.text()
+            await sync.wait_routed(lambda n: len(n) == 3, timeout_s=20)
+            app = await wait_healthy(lm.url, APP, 3, timeout_s=20)
+
             victim = app["tasks"][0]["id"]
             async with http.delete(f"{lm.url}/v2/apps{APP}/tasks/{victim}", params={"scale": "true"}) as r:
                 assert r.status == 200, await r.text()
-            await sync.wait_routed(lambda n: server_name(victim) not in n and len(n) == 1, timeout_s=20)
+            await sync.wait_routed(lambda n: server_name(victim) not in n and len(n) == 2, timeout_s=20)
             assert sync.events_seen["status_update_event"] > 0
         assert server_name(victim) not in await servers_state(hp.stats_socket, "web")
 
