@@ -18,8 +18,9 @@ import re
 from reactor.adapters.lb.errors import LbInvalidRequest
 
 NAME_PREFIX = "bg-"
-# HAProxy has no fixed limit, but each `show stat` / `show servers state` line must fit its
-# 16 KiB buffer (longer lines are silently dropped), and names are read by humans.
+# HAProxy 2.6 accepted 16000-character names, but a command line must fit the CLI buffer (a
+# 40000-character `add server` got no answer at all), every `show` line carries the name, and
+# names are read by humans: refuse rather than truncate (truncation would not be reversible).
 MAX_NAME_LEN = 512
 _SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-")
 _HEX = frozenset("0123456789abcdef")
