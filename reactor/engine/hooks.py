@@ -28,82 +28,34 @@ Gates are asked every time the engine asks (a gate decision is never cached).
 from __future__ import annotations
 
 import asyncio
-import importlib
-import importlib.metadata
-import inspect
-import sys
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Any
 
 import aiohttp
 import structlog
 
 from reactor.adapters.hooks import Command, HookTimedOut, Webhook
+from reactor.adapters.hooks.python import ENTRY_POINT_GROUP, HookConfigError, call_handler, load_hooks
 from reactor.adapters.hooks.webhook import display_url
 from reactor.adapters.hooks.webhook import max_duration_s as webhook_max_duration_s
 from reactor.core.deploy_events import GATE_EVENTS, DeployEvent, DeployEventName, GateAnswer
-from reactor.core.registry import DEFAULT, Registration, Registry
+from reactor.core.registry import Registration, Registry
 from reactor.engine.metrics import Metrics
-from reactor.settings import CommandHookSettings, ConfigError, WebhookSettings
+from reactor.settings import CommandHookSettings, WebhookSettings
 
 log = structlog.get_logger(__name__)
 
-ENTRY_POINT_GROUP = "bluegreen.hooks"
 Claim = Callable[[str, str], bool]
 _EVENT_NAMES = frozenset(e.value for e in DeployEventName)
 _GATE_NAMES = frozenset(e.value for e in GATE_EVENTS)
 _SEEN_MAX = 10_000
 
 
-class HookConfigError(ConfigError):
-    """A hook that cannot be loaded or is mis-declared; names the key / module at fault."""
-
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__("[hooks]", [(key, message)])
-
-
-def load_hooks(modules: Sequence[str], *, entry_point_group: str | None = ENTRY_POINT_GROUP,
-               registry: Registry = DEFAULT) -> Registry:
-    """Import the `[hooks] modules` and the `bluegreen.hooks` entry points; return their hooks.
-
-    A module registers by being imported (its `@reactor.on` / `@reactor.gate` decorators fill
-    `registry`). An entry point may name a module, or a callable taking the registry.
-    Raises HookConfigError naming the module that cannot be imported.
-    """
-    before = len(registry.registrations)
-    already: set[str] = set()
-    for i, name in enumerate(modules):
-        if name in sys.modules:
-            already.add(name)
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name and (name == exc.name or name.startswith(exc.name + ".")):
-                raise HookConfigError(f"hooks.modules.{i}", f"no module named {name!r} "
-                                      "(is its directory on PYTHONPATH?)") from None
-            raise HookConfigError(f"hooks.modules.{i}",
-                                  f"module {name!r} failed to import: {exc}") from None
-        except Exception as exc:
-            raise HookConfigError(f"hooks.modules.{i}", f"module {name!r} failed to import: "
-                                  f"{type(exc).__name__}: {exc}") from None
-    if entry_point_group:
-        for ep in importlib.metadata.entry_points(group=entry_point_group):
-            try:
-                obj = ep.load()
-                if callable(obj) and not isinstance(obj, ModuleType):
-                    obj(registry)
-            except Exception as exc:
-                raise HookConfigError(f"entry point {entry_point_group}:{ep.name}",
-                                      f"{ep.value!r} failed to load: {type(exc).__name__}: {exc}") from None
-    earlier = [r for r in registry.registrations[:before]
-               if getattr(r.handler, "__module__", None) in already]
-    return Registry(earlier + registry.registrations[before:])
-
-
 load_hook_modules = load_hooks  # the name reactor.cli.cmd_run uses
+__all__ = ["ENTRY_POINT_GROUP", "GateVerdict", "HookConfigError", "HookDispatcher", "as_answer", "combine",
+           "load_hook_modules", "load_hooks"]
 
 
 @dataclass(eq=False)
@@ -146,17 +98,6 @@ def combine(answers: Sequence[GateAnswer]) -> GateAnswer:
     return GateAnswer.HOLD if GateAnswer.HOLD in answers else GateAnswer.ALLOW
 
 
-async def _call_python(handler: Callable[..., Any], event: DeployEvent) -> Any:
-    kwargs = event.payload()
-    if inspect.iscoroutinefunction(handler):
-        result = await handler(**kwargs)
-    else:
-        result = await asyncio.to_thread(handler, **kwargs)
-    if inspect.isawaitable(result):
-        result = await result
-    return result
-
-
 def _check_events(key: str, events: Sequence[str], gate: bool) -> frozenset[str]:
     names = frozenset(e for e in events if e != "*")
     unknown = sorted(names - _EVENT_NAMES)
@@ -192,8 +133,11 @@ class HookDispatcher:
         self._workers: list[asyncio.Task[None]] = []
         self._state = "new"
         self.hooks: list[_Hook] = []
-        for reg in registry.registrations:
-            self._add_python(reg, handler_timeout_s)
+        by_handler: dict[tuple[int, bool], list[Registration]] = {}
+        for reg in registry.registrations:  # one hook (one queue, one order) per decorated function
+            by_handler.setdefault((id(reg.handler), reg.gate), []).append(reg)
+        for regs in by_handler.values():
+            self._add_python(regs, handler_timeout_s)
         for i, wh in enumerate(self._webhook_settings):
             events = _check_events(f"hooks.webhooks.{i}.events", wh.events, wh.gate)
             self._add(f"webhook:{display_url(wh.url)}", events, wh.gate, wh.at_least_once,
@@ -205,11 +149,13 @@ class HookDispatcher:
             self._add(f"command:{cmd.argv[0]}", events, cmd.gate, cmd.at_least_once,
                       command.max_duration_s, command.ask if cmd.gate else command.deliver)
 
-    def _add_python(self, reg: Registration, default_timeout_s: float) -> None:
-        events = _check_events(f"hooks.modules ({reg.name})", [reg.event], reg.gate)
+    def _add_python(self, regs: list[Registration], default_timeout_s: float) -> None:
+        reg = regs[0]
+        sets = [_check_events(f"hooks.modules ({r.name})", [r.event], r.gate) for r in regs]
+        events = frozenset() if not all(sets) else frozenset().union(*sets)  # empty: every event
 
         async def call(event: DeployEvent) -> Any:
-            return await _call_python(reg.handler, event)
+            return await call_handler(reg.handler, event)
 
         self._add(reg.name, events, reg.gate, reg.at_least_once, reg.timeout_s or default_timeout_s, call)
 

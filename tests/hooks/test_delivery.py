@@ -11,6 +11,7 @@ import pytest
 from aiohttp import web
 
 from reactor.adapters.store import StateStore
+from reactor.core.deploy_events import DeployEventName, GateAnswer
 from reactor.core.registry import Registry
 from reactor.engine.hooks import HookDispatcher, load_hooks
 from reactor.engine.metrics import Metrics
@@ -200,3 +201,50 @@ async def test_start_and_stop_are_idempotent_and_dispatch_after_stop_is_dropped(
     await hooks.stop()
     hooks.dispatch(make_event(2))
     assert receiver.got("x") == [make_event(1).id]
+
+
+async def test_slow_sync_handler_times_out_and_its_queue_moves_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    module = write_module(tmp_path, monkeypatch, """
+import json, threading
+import reactor
+
+RELEASE = threading.Event()
+
+@reactor.on("green.scaled", "green.healthy", timeout_s=0.2)
+def slow_first(event, id, **_):
+    if event == "green.scaled":
+        RELEASE.wait(10)  # a blocking handler: the dispatcher stops waiting, the thread finishes later
+    with open(OUT, "a") as fh:
+        fh.write(json.dumps({"id": id}) + "\\n")
+""")
+    metrics = Metrics()
+    scaled, healthy = make_event(1), make_event(2, DeployEventName.GREEN_HEALTHY)
+    async with HookDispatcher(load_hooks([module.name], entry_point_group=None), metrics=metrics) as hooks:
+        hooks.dispatch(scaled)
+        hooks.dispatch(healthy)
+        assert await hooks.flush(10)
+        assert [r["id"] for r in module.lines()] == [healthy.id]
+        __import__(module.name).RELEASE.set()
+    calls = _hook_calls(metrics)
+    name = f"{module.name}.slow_first"
+    assert (calls[(name, "timeout")], calls[(name, "ok")]) == (1, 1)
+
+
+async def test_unreachable_webhook_is_retried_then_counted(receiver: Receiver) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}/hook"
+    metrics = Metrics()
+    webhooks = [WebhookSettings(url=dead, retries=1), WebhookSettings(url=dead, gate=True, retries=1),
+                WebhookSettings(url=receiver.hook_url("alive"))]
+    async with HookDispatcher(Registry(), webhooks, metrics=metrics) as hooks:
+        hooks.dispatch(make_event(1))
+        assert await hooks.gate(make_event(2, DeployEventName.PROMOTION_GATE)) is GateAnswer.VETO
+        assert await hooks.flush(10)
+    assert receiver.got("alive") == [make_event(1).id]
+    calls = _hook_calls(metrics)
+    assert calls[(f"webhook:{dead}", "error")] == 1
+    assert calls[(f"webhook:{dead}#2", "error")] == 1
