@@ -1,13 +1,45 @@
-"""Placeholder until the command is built (issue 6)."""
+"""`bluegreen run`: the sidecar daemon — watches Marathon and advances every labelled group.
+
+Owns process concerns only: config, logging, hook modules, signals, exit codes. The Engine
+does the rest; SIGTERM/SIGINT stop it gracefully (bounded), a restart resumes every group.
+"""
+
+from __future__ import annotations
 
 import argparse
-import sys
+import asyncio
+
+from reactor.cli.common import CliError, add_config_argument, report, settings_from
+from reactor.cli.exitcodes import Exit
+
+SHUTDOWN_BOUND_S = 20.0
 
 
-def add_arguments(p: argparse.ArgumentParser, name: str = "") -> None:
-    p.add_argument("rest", nargs="*")
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.epilog = ("examples:\n  bluegreen run --config config/reactor.toml\n"
+                "  BLUEGREEN_MARATHON__URLS='[\"http://m1:8080\",\"http://m2:8080\"]' bluegreen run")
+    add_config_argument(p)
 
 
 def run(args: argparse.Namespace) -> int:
-    print(f"bluegreen {args.command}: not built yet", file=sys.stderr)
-    return 2
+    try:
+        settings = settings_from(args)
+        from reactor import logs
+
+        logs.configure(settings.log.format.value, settings.log.level)
+        return asyncio.run(_run(settings))
+    except CliError as exc:
+        return report(exc)
+
+
+async def _run(settings: object) -> int:
+    from reactor.cli.errors import map_startup_errors
+    from reactor.engine.engine import Engine, install_signal_handlers
+    from reactor.engine.hooks import load_hook_modules
+
+    with map_startup_errors():
+        registry = load_hook_modules(settings.hooks.modules)  # type: ignore[attr-defined]
+        async with Engine(settings, registry=registry) as engine:  # type: ignore[arg-type]
+            install_signal_handlers(engine, asyncio.get_running_loop())
+            await engine.run()
+    return Exit.DONE

@@ -1,0 +1,133 @@
+"""Carries out the planner's actions through the adapters, in order, stopping at the first failure.
+
+Owns the mapping action → adapter call and the classification of failures: a Marathon lock
+(409) or an unavailable LB means "wait, the next reconcile re-derives it" — never a retry loop
+here. Every action and its result is logged with group/app/task bound. It decides nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import structlog
+
+from reactor.adapters.drain.models import DrainSpec
+from reactor.adapters.lb.errors import LbError
+from reactor.adapters.marathon.errors import AppLocked, MarathonError, NotFound
+from reactor.core import actions as A
+from reactor.settings import DrainSource
+
+if TYPE_CHECKING:
+    from reactor.engine.engine import Engine
+
+log = structlog.get_logger(__name__)
+
+WRITE_ACTIONS = (A.ScaleApp, A.KillAndScale, A.DeleteApp, A.LbAdd, A.LbDrain, A.LbMaint, A.LbRemove)
+
+
+@dataclass
+class Outcome:
+    """What executing a decision's actions produced."""
+
+    done: int = 0
+    failed: A.Action | None = None
+    error: str | None = None
+    deployment_ids: list[str] = field(default_factory=list)
+    first_write_at: float | None = None  # monotonic time the first write was sent
+
+
+@dataclass
+class GroupTarget:
+    """Where a group's actions go: its LB backend and how its BLUE tasks are drained."""
+
+    group: str
+    backend: str
+    drain_path: str
+    drain_metric: str
+    drain_timeout_s: float
+
+
+class Executor:
+    def __init__(self, engine: Engine, on_gate: Callable[[str, A.RequestGate], None]) -> None:
+        self.engine = engine
+        self.on_gate = on_gate
+
+    async def execute(self, target: GroupTarget, actions: tuple[A.Action, ...]) -> Outcome:
+        out = Outcome()
+        for action in actions:
+            bound = log.bind(group=target.group, action=action.kind, **_ids(action))
+            if isinstance(action, WRITE_ACTIONS) and out.first_write_at is None:
+                out.first_write_at = time.monotonic()
+            try:
+                dep = await self._one(target, action)
+            except AppLocked as exc:
+                bound.info("app locked by a Marathon deployment: waiting for it",
+                           deployments=list(exc.deployment_ids))
+                out.failed, out.error = action, f"locked by {', '.join(exc.deployment_ids)}"
+                break
+            except (MarathonError, LbError, OSError, ValueError) as exc:
+                bound.warning("action failed; the next reconcile retries", error=str(exc))
+                out.failed, out.error = action, str(exc)
+                break
+            if dep:
+                out.deployment_ids.append(dep)
+            out.done += 1
+            if not isinstance(action, A.Emit):
+                bound.info("action done", **({"deployment_id": dep} if dep else {}))
+        return out
+
+    async def _one(self, target: GroupTarget, action: A.Action) -> str | None:
+        e = self.engine
+        match action:
+            case A.ScaleApp(app_id=app_id, instances=n):
+                return (await e.client.scale_app(app_id, n)).deployment_id
+            case A.KillAndScale(task_ids=ids, forced=forced):
+                if forced:
+                    e.metrics.count_forced_kill(len(ids))
+                return (await e.client.kill_and_scale(list(ids))).deployment_id
+            case A.DeleteApp(app_id=app_id):
+                try:
+                    return (await e.client.delete_app(app_id)).deployment_id
+                except NotFound:
+                    return None
+            case A.LbAdd(task_id=tid, host=host, port=port):
+                if port is None:
+                    raise ValueError(f"task {tid} has no port to add to the pool")
+                await e.lb.add(target.backend, tid, host, port)
+            case A.LbDrain(task_id=tid):
+                await e.lb.drain(target.backend, tid)
+            case A.LbMaint(task_id=tid):
+                await e.lb.maint(target.backend, tid)
+            case A.LbRemove(task_id=tid):
+                await e.lb.remove(target.backend, tid)
+            case A.WatchDrain(task_id=tid, host=host, port=port):
+                self._watch(target, tid, host, port)
+            case A.UnwatchDrain(task_id=tid):
+                e.drains.unwatch(tid)
+            case A.Emit(event=event):
+                e.publish(event)
+            case A.RequestGate():
+                e.publish(action.event)
+                self.on_gate(target.group, action)
+        return None
+
+    def _watch(self, target: GroupTarget, task_id: str, host: str, port: int | None) -> None:
+        d = self.engine.settings.drain
+        if port is None:
+            raise ValueError(f"task {task_id} has no port at drain port index {d.port_index}")
+        self.engine.drains.watch(task_id, DrainSpec(
+            host=host, port=port, source=DrainSource(d.source.value), path=target.drain_path,
+            metric=target.drain_metric, interval_s=d.interval_s,
+            request_timeout_s=d.request_timeout_s, timeout_s=target.drain_timeout_s))
+
+
+def _ids(action: A.Action) -> dict[str, str]:
+    out = {}
+    if app_id := getattr(action, "app_id", None):
+        out["app"] = app_id
+    if task_id := getattr(action, "task_id", None):
+        out["task"] = task_id
+    return out

@@ -1,0 +1,120 @@
+"""Builds the planner's input for one group from the cluster view, the LB pool and drains.
+
+Owns the translation from adapter shapes (Marathon models, LB pool servers, drain
+observations, settings + label overrides) to the pure `Observed`/`Policy` of reactor.core.
+Reads nothing itself: every input is handed in by the reconciler.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+
+from reactor.adapters.drain.models import DrainObservation
+from reactor.adapters.lb.base import PoolServer
+from reactor.core import labels as L
+from reactor.core.models import App, TaskState
+from reactor.core.observed import (
+    AppView,
+    DrainView,
+    LbServerView,
+    LbState,
+    Observed,
+    OnDrainTimeout,
+    Policy,
+    TaskPhase,
+    TaskView,
+)
+from reactor.core.view import ClusterView
+from reactor.settings import Settings
+
+_PHASE = {
+    TaskState.TASK_STAGING: TaskPhase.STAGING,
+    TaskState.TASK_STARTING: TaskPhase.STAGING,
+    TaskState.TASK_RUNNING: TaskPhase.RUNNING,
+    TaskState.TASK_UNREACHABLE: TaskPhase.RUNNING,  # not healthy: unreachable tasks never serve
+    TaskState.TASK_KILLING: TaskPhase.KILLING,
+}
+
+
+def group_apps(view: ClusterView, group: str) -> list[App]:
+    """Apps labelled with the group, plus apps named by their BLUEGREEN_PREVIOUS (migration of an
+    unlabelled BLUE: labels cannot be added to a live app without restarting it)."""
+    apps = {a.id: a for a in view.apps_in_group(group)}
+    for app in list(apps.values()):
+        prev = app.labels.get(L.PREVIOUS)
+        if prev and prev not in apps and (old := view.app(prev)) is not None:
+            if L.group_of(old.labels) in (None, group):
+                apps[prev] = old
+    return sorted(apps.values(), key=lambda a: a.id)
+
+
+def policy_for(settings: Settings, green: App | None) -> Policy:
+    """Config values, overridden by GREEN's BLUEGREEN_* labels (invalid labels: LabelError)."""
+    o = L.overrides_of(green.labels) if green is not None else L.Overrides()
+    d, dr = settings.deploy, settings.drain
+    return Policy(
+        batch_size=o.batch_size or d.batch_size,
+        health_timeout_s=o.health_timeout_s or d.health_timeout_s,
+        min_healthy_s=d.min_healthy_s,
+        auto_promote=d.auto_promote,
+        drain_timeout_s=o.drain_timeout_s or dr.timeout_s,
+        on_drain_timeout=OnDrainTimeout(o.on_drain_timeout or dr.on_timeout.value),
+        require_lb_idle=dr.require_lb_idle,
+        max_green_failures=d.max_green_failures,
+    )
+
+
+def newest_app(apps: Iterable[App]) -> App | None:
+    dated = [(L.started_at_of(a.labels), a.id, a) for a in apps]
+    dated = [x for x in dated if x[0] is not None]
+    return max(dated, key=lambda x: (x[0], x[1]))[2] if dated else None
+
+
+def port_index_for(settings: Settings, app: App | None) -> int:
+    if app is not None:
+        o = L.overrides_of(app.labels)
+        if o.drain_port_index is not None:
+            return o.drain_port_index
+    return settings.drain.port_index
+
+
+def app_view(view: ClusterView, app: App, port_index: int) -> AppView:
+    tasks = []
+    for t in view.tasks_of(app.id):
+        phase = TaskPhase.TERMINAL if t.state.is_terminal else _PHASE.get(t.state, TaskPhase.STAGING)
+        tasks.append(TaskView(
+            task_id=t.id, app_id=app.id, host=t.host,
+            port=t.ports[port_index] if len(t.ports) > port_index else None,
+            state=phase, healthy=view.task_health(t.id), version=t.version or "",
+            started_at=L.parse_timestamp(t.started_at) if t.started_at else None))
+    vi = app.version_info
+    return AppView(
+        app_id=app.id, instances=app.instances, version=app.version or "",
+        config_version=(vi.last_config_change_at if vi and vi.last_config_change_at else app.version or ""),
+        labels=dict(app.labels), has_health_checks=app.has_health_checks, tasks=tuple(tasks),
+        deployment_ids=tuple(sorted(d.id for d in view.deployments_for(app.id))))
+
+
+def lb_views(pool: Mapping[str, PoolServer] | None) -> dict[str, LbServerView] | None:
+    if pool is None:
+        return None
+    return {tid: LbServerView(task_id=tid, state=LbState(s.state.value), sessions=s.sessions,
+                              queued=s.queued) for tid, s in pool.items()}
+
+
+def drain_views(obs: Mapping[str, DrainObservation]) -> dict[str, DrainView]:
+    return {tid: DrainView(task_id=tid, pending=o.pending, drained=o.drained, gone=o.gone,
+                           timed_out=o.timed_out) for tid, o in obs.items()}
+
+
+def build_observed(*, view: ClusterView, group: str, apps: list[App], port_index: int,
+                   pool: Mapping[str, PoolServer] | None, lb_available: bool,
+                   drains: Mapping[str, DrainObservation], failed: Iterable[str],
+                   now: datetime) -> Observed:
+    views = tuple(app_view(view, a, port_index) for a in apps)
+    task_ids = {t.task_id for a in views for t in a.tasks}
+    return Observed(
+        group=group, apps=views, lb=lb_views(pool), lb_available=lb_available,
+        drains={k: v for k, v in drain_views(drains).items() if k in task_ids or k in drains},
+        failed_deployments=tuple(sorted(failed)), now=now)

@@ -1,0 +1,239 @@
+"""Reconcile one group: lease → intent → observation → plan → write-ahead → actions → history.
+
+Owns the per-group control loop of design.md (level-triggered, idempotent): it reads the
+recorded intent and the observed world, asks the pure planner what to do, persists the new
+intent (with an outbox of deploy events) BEFORE acting, executes, and measures reaction time.
+Operator commands and gate answers are queued in memory and folded into the intent here, so
+only the group's single worker ever writes its intent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from reactor.adapters.lb.errors import LbError
+from reactor.core import actions as A
+from reactor.core import labels as L
+from reactor.core.deploy_events import DeployEvent, GateAnswer
+from reactor.core.intent import Command, Intent, Outcome, new_intent
+from reactor.core.planner import plan
+from reactor.engine.executor import Executor, GroupTarget
+from reactor.engine.observe import build_observed, group_apps, newest_app, policy_for, port_index_for
+
+if TYPE_CHECKING:
+    from reactor.engine.engine import Engine
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class GroupStatus:
+    """The last plan's view of a group, for `status`, the API and the progress display."""
+
+    intent: Intent
+    blockers: tuple[str, ...] = ()
+    counts: dict[str, int] = field(default_factory=dict)
+    updated_at: float = 0.0
+
+
+class Reconciler:
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.executor = Executor(engine, on_gate=self._run_gate)
+        self.status: dict[str, GroupStatus] = {}
+        self._held: set[str] = set()
+        self._commands: dict[str, list[Command]] = {}
+        self._gate_answers: dict[str, tuple[str, GateAnswer, str | None]] = {}
+        self._gates_running: set[str] = set()
+        self._drain_group: dict[str, str] = {}
+        self._finished_events: dict[str, asyncio.Event] = {}
+
+    # ---- bookkeeping used by the engine -----------------------------------------------------------
+    def held_groups(self) -> set[str]:
+        return set(self._held)
+
+    def leases_renewed(self, held: set[str]) -> None:
+        for lost in self._held - held:
+            log.warning("lease lost; another reactor acts on the group now", group=lost)
+        self._held &= held
+
+    def group_of_drained_task(self, task_id: str) -> str | None:
+        return self._drain_group.get(task_id)
+
+    def queue_command(self, group: str, command: Command) -> None:
+        self._commands.setdefault(group, []).append(command)
+
+    def finished(self, group: str) -> asyncio.Event:
+        return self._finished_events.setdefault(group, asyncio.Event())
+
+    # ---- the loop body ----------------------------------------------------------------------------
+    async def reconcile(self, group: str, trigger: tuple[str, float] | None = None) -> float | None:
+        e = self.engine
+        if not e.synced_once:
+            return None  # the first resync marks every group again
+        ttl = e.settings.state.lease_ttl_s
+        if not e.store.acquire_lease(group, ttl_s=ttl, now_s=time.time()):
+            self._held.discard(group)
+            return ttl / 2
+        self._held.add(group)
+        stored = e.store.load_intent(group)
+        intent = Intent.model_validate(stored["intent"]) if stored else None
+        if stored and stored.get("outbox"):
+            self._deliver_outbox(stored["outbox"])
+        intent = self._start_if_new(group, intent)
+        if intent is None or intent.finished:
+            self._release(group)
+            return None
+        intent = self._fold_inputs(group, intent)
+        return await self._step(group, intent, trigger)
+
+    async def _step(self, group: str, intent: Intent, trigger: tuple[str, float] | None) -> float | None:
+        e = self.engine
+        apps = group_apps(e.view, group)
+        green = e.view.app(intent.green_app)
+        policy = policy_for(e.settings, green)
+        target = self._target(group, green)
+        pool, lb_ok = await self._observe_lb(target.backend)
+        observed = build_observed(
+            view=e.view, group=group, apps=apps, port_index=port_index_for(e.settings, green),
+            pool=pool, lb_available=lb_ok, drains=e.drains.observations(),
+            failed=e.failed_deployment_ids(), now=datetime.now(UTC))
+        decision = plan(observed, intent, policy)
+        events = [a.event.model_dump(mode="json") for a in decision.actions
+                  if isinstance(a, A.Emit | A.RequestGate)]
+        new = decision.intent
+        e.store.save_intent(group, {"intent": new.model_dump(mode="json"), "outbox": events},
+                            now_s=time.time(), finished=new.finished)  # write-ahead
+        for a in decision.actions:
+            if isinstance(a, A.WatchDrain):
+                self._drain_group[a.task_id] = group
+        out = await self.executor.execute(target, decision.actions)
+        if out.deployment_ids:
+            for dep in out.deployment_ids:
+                new = new.with_own_deployment(dep)
+        e.store.save_intent(group, {"intent": new.model_dump(mode="json"), "outbox": []},
+                            now_s=time.time(), finished=new.finished)
+        if trigger is not None and out.first_write_at is not None:
+            e.metrics.observe_reaction(trigger[0], max(0.0, out.first_write_at - trigger[1]))
+        self._record_status(group, new, decision.blockers, observed)
+        if new.finished and not intent.finished:
+            self._finish(group, new)
+            return None
+        if out.failed is not None and decision.requeue_after_s is None:
+            return 1.0  # a failed write is retried by the next reconcile, not by a loop here
+        return decision.requeue_after_s
+
+    def _start_if_new(self, group: str, intent: Intent | None) -> Intent | None:
+        """A deployment starts when the group's newest app is neither side of the last one."""
+        e = self.engine
+        apps = group_apps(e.view, group)
+        green = newest_app(apps)
+        if green is None:
+            return intent if intent is not None and not intent.finished else None
+        if intent is not None and (not intent.finished or green.id in (intent.green_app, intent.blue_app)):
+            return intent
+        if not e.takeover and (e.only_groups is None or group not in e.only_groups):
+            return None
+        blues = [a for a in apps if a.id != green.id]
+        blue = max(blues, key=lambda a: (L.started_at_of(a.labels) or datetime.min.replace(tzinfo=UTC),
+                                         a.instances)) if blues else None
+        target = L.target_instances_of(green.labels)
+        if target is None:
+            target = blue.instances if blue is not None else max(green.instances, 1)
+        started = new_intent(
+            group=group, deployment_id=str(uuid.uuid4()), green_app=green.id, target_instances=target,
+            now=datetime.now(UTC), blue_app=blue.id if blue else None,
+            blue_instances=blue.instances if blue else 0, green_instances=green.instances)
+        log.info("deployment taken over", group=group, green=green.id, blue=blue.id if blue else None,
+                 target=target)
+        return started
+
+    def _fold_inputs(self, group: str, intent: Intent) -> Intent:
+        now = datetime.now(UTC)
+        for command in self._commands.pop(group, []):
+            intent = intent.with_command(command, now)
+        if (ans := self._gate_answers.pop(group, None)) is not None:
+            intent = intent.with_gate_answer(ans[1], ans[2])
+        return intent
+
+    def _target(self, group: str, green: Any) -> GroupTarget:
+        s = self.engine.settings
+        o = L.overrides_of(green.labels) if green is not None else L.Overrides()
+        backend = o.lb_backend or s.lb.haproxy.backend.format(group=group)
+        return GroupTarget(group=group, backend=backend, drain_path=o.drain_path or s.drain.path,
+                           drain_metric=o.drain_metric or s.drain.metric,
+                           drain_timeout_s=o.drain_timeout_s or s.drain.timeout_s)
+
+    async def _observe_lb(self, backend: str) -> tuple[dict[str, Any] | None, bool]:
+        if self.engine.settings.lb.driver.value == "none":
+            return None, True
+        try:
+            return await self.engine.lb.observe(backend), True
+        except LbError as exc:
+            log.warning("load balancer unavailable; LB steps wait", backend=backend, error=str(exc))
+            return {}, False
+
+    # ---- gates, outbox, endings -----------------------------------------------------------------
+    def _run_gate(self, group: str, action: A.RequestGate) -> None:
+        if group in self._gates_running:
+            return
+        self._gates_running.add(group)
+
+        async def ask() -> None:
+            try:
+                answer = await self.engine.hooks.gate(action.event)
+                reason = None
+            except Exception as exc:  # a gate's failure is a veto (documented)
+                answer, reason = GateAnswer.VETO, f"gate failed: {exc}"
+            finally:
+                self._gates_running.discard(group)
+            self._gate_answers[group] = (action.event.id, answer, reason)
+            self.engine.mark({group}, trigger="gate")
+
+        self.engine.spawn(ask(), name=f"gate:{group}")
+
+    def _deliver_outbox(self, events: list[dict[str, Any]]) -> None:
+        for raw in events:
+            self.engine.publish(DeployEvent.model_validate(raw))
+
+    def _record_status(self, group: str, intent: Intent, blockers: tuple[str, ...], observed: Any) -> None:
+        green = observed.app(intent.green_app)
+        blue = observed.app(intent.blue_app)
+        counts = {
+            "target": intent.target_instances,
+            "green_healthy": len(green.healthy_tasks()) if green else 0,
+            "green_instances": green.instances if green else 0,
+            "blue_live": len(blue.live_tasks()) if blue else 0,
+            "blue_killed": len(intent.killed), "forced": intent.forced_kills,
+        }
+        self.status[group] = GroupStatus(intent, blockers, counts, time.time())
+        self.engine.metrics.set_phase(group, intent.phase.value)
+
+    def _finish(self, group: str, intent: Intent) -> None:
+        e = self.engine
+        outcome = intent.outcome or Outcome.FAILED
+        duration = ((intent.finished_at or datetime.now(UTC)) - intent.started_at).total_seconds()
+        e.store.append_history({
+            "group": group, "deployment_id": intent.deployment_id, "outcome": outcome.value,
+            "blue_app": intent.blue_app, "green_app": intent.green_app,
+            "started_at": intent.started_at.isoformat(),
+            "finished_at": (intent.finished_at or datetime.now(UTC)).isoformat(),
+            "duration_s": duration, "reason": intent.rollback_reason or intent.paused_reason,
+            "counts": {"target": intent.target_instances, "killed": len(intent.killed),
+                       "forced": intent.forced_kills, "green_failed": intent.green_failures}})
+        e.metrics.count_deployment(outcome.value, duration)
+        log.info("deployment finished", group=group, outcome=outcome.value, duration_s=round(duration, 3))
+        self._release(group)
+        self.finished(group).set()
+
+    def _release(self, group: str) -> None:
+        if group in self._held:
+            self.engine.store.release_lease(group)
+            self._held.discard(group)
