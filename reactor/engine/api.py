@@ -37,7 +37,7 @@ class ControlCommand(StrEnum):
     RESUME = "resume"
 
 
-class UnknownGroup(Exception):
+class UnknownGroup(LookupError):
     """No deployment (and no app) for this group."""
 
     def __init__(self, group: str) -> None:
@@ -45,7 +45,7 @@ class UnknownGroup(Exception):
         self.group = group
 
 
-class CommandRejected(Exception):
+class CommandRejected(ValueError):
     """The command is not valid in the group's current phase; `reason` says why."""
 
     def __init__(self, reason: str) -> None:

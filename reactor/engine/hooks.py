@@ -53,9 +53,10 @@ _GATE_NAMES = frozenset(e.value for e in GATE_EVENTS)
 _SEEN_MAX = 10_000
 
 
-load_hook_modules = load_hooks  # the name reactor.cli.cmd_run uses
-__all__ = ["ENTRY_POINT_GROUP", "GateVerdict", "HookConfigError", "HookDispatcher", "as_answer", "combine",
-           "load_hook_modules", "load_hooks"]
+load_hook_modules = load_hooks  # the names reactor.cli uses
+HookLoadError = HookConfigError
+__all__ = ["ENTRY_POINT_GROUP", "GateVerdict", "HookConfigError", "HookDispatcher", "HookLoadError",
+           "as_answer", "combine", "load_hook_modules", "load_hooks"]
 
 
 @dataclass(eq=False)
