@@ -33,6 +33,7 @@ class ScriptedMarathon:
         self.script = Script()
         self._runner: web.AppRunner | None = None
         self.url = ""
+        self._queues: list[asyncio.Queue[bytes | None]] = []
 
     async def __aenter__(self) -> ScriptedMarathon:
         app = web.Application()
@@ -46,7 +47,8 @@ class ScriptedMarathon:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        self.script.stream_chunks.put_nowait(None)
+        for q in [self.script.stream_chunks, *self._queues]:
+            q.put_nowait(None)
         assert self._runner is not None
         await self._runner.cleanup()
 
@@ -99,10 +101,13 @@ class ScriptedMarathon:
             return web.Response(status=405, text="HTTP method GET is not supported by this URL")
         if s.stream_status != 200:
             return web.Response(status=s.stream_status, text="<html><title>Error 502</title></html>")
+        queue = s.stream_chunks  # chunks queued before this connection belong to it
+        s.stream_chunks = asyncio.Queue()
+        self._queues.append(queue)
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream;charset=utf-8"})
         await resp.prepare(request)
         while True:
-            chunk = await s.stream_chunks.get()
+            chunk = await queue.get()
             if chunk is None:
                 break
             await resp.write(chunk)
