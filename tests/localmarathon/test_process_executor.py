@@ -25,8 +25,11 @@ def alive(pid: int) -> bool:
 
 
 async def read_pids(path: Path) -> list[int]:
+    def read() -> str:
+        return path.read_text() if path.exists() else ""
+
     async def ready() -> list[int] | None:
-        text = path.read_text() if path.exists() else ""
+        text = read()
         return [int(x) for x in text.split()] if len(text.split()) >= 2 else None
 
     pids: list[int] = await wait_for(ready, what=f"pids in {path}")
