@@ -168,6 +168,32 @@ class ClusterView:
         self._needs_refresh.discard(app_id)
         return dirty
 
+    # ---- read-your-writes: effects of our own accepted writes --------------------------------------
+    def note_scaled(self, app_id: str, instances: int) -> set[str]:
+        """Marathon accepted our `PUT {"instances": n}`: the app's count is n (no event carries it)."""
+        app = self._apps.get(app_id)
+        if app is None or app.instances == instances:
+            return set()
+        self._apps[app_id] = app.model_copy(update={"instances": instances})
+        return self._groups_of((app_id,))
+
+    def note_killed(self, task_ids: Iterable[str]) -> set[str]:
+        """Marathon accepted our kill-and-scale: each app loses one instance per task, and those
+        tasks are never relaunched, so terminal ones kept for a relaunch can go."""
+        dirty: set[str] = set()
+        for task_id in task_ids:
+            task = self._tasks.get(task_id)
+            app = self._apps.get(task.app_id) if task is not None else None
+            if task is None or app is None:
+                continue
+            self._apps[app.id] = app.model_copy(update={"instances": max(0, app.instances - 1)})
+            if task.state.is_terminal:
+                self._drop_task(task_id)
+            if not any(t.state.is_terminal for t in self.tasks_of(app.id)):
+                self._needs_refresh.discard(app.id)
+            dirty |= self._groups_of((app.id,))
+        return dirty
+
     def apply(self, event: ev.MarathonEvent) -> set[str]:
         handler = self._handlers.get(type(event))
         return handler(event) if handler is not None else set()
@@ -252,8 +278,10 @@ class ClusterView:
             task = Task(id=e.task_id, app_id=e.app_id, staged_at=e.timestamp)
         if e.task_status is TaskState.TASK_RUNNING and task.started_at is None:
             update["started_at"] = e.timestamp
-        if task.state is TaskState.TASK_RUNNING and e.task_status is TaskState.TASK_RUNNING and all(
-            getattr(task, k) == v for k, v in update.items()
+        if (
+            task.state is TaskState.TASK_RUNNING
+            and e.task_status is TaskState.TASK_RUNNING
+            and all(getattr(task, k) == v for k, v in update.items())
         ):
             return set()  # repeated TASK_RUNNING for a health-flag change: health events carry it
         self._put_task(task.model_copy(update=update))

@@ -11,17 +11,10 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from reactor.core.intent import Command, Intent, command_refusal
+from reactor.engine.api import CommandRejected, UnknownGroup
 
 if TYPE_CHECKING:
     from reactor.engine.engine import Engine
-
-
-class UnknownGroup(LookupError):
-    """No deployment is known for the group."""
-
-
-class CommandRejected(ValueError):
-    """The command does not apply to the deployment in its current phase."""
 
 
 class EngineControl:
@@ -54,7 +47,7 @@ class EngineControl:
             raise CommandRejected(f"unknown command {command!r}") from None
         stored = self.engine.store.load_intent(group)
         if stored is None:
-            raise UnknownGroup(f"no deployment known for group {group!r}")
+            raise UnknownGroup(group)
         intent = Intent.model_validate(stored["intent"])
         if (reason := command_refusal(intent, cmd)) is not None:
             raise CommandRejected(reason)

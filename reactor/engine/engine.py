@@ -26,6 +26,7 @@ from reactor.adapters.drain.models import DrainEvent
 from reactor.adapters.drain.watcher import DrainWatcher
 from reactor.adapters.lb import build_load_balancer
 from reactor.adapters.marathon.client import MarathonClient
+from reactor.adapters.marathon.errors import MarathonError, NotFound
 from reactor.adapters.marathon.watcher import EventWatcher
 from reactor.adapters.store.sqlite import StateStore
 from reactor.core import events as ev
@@ -90,6 +91,7 @@ class Engine:
         self._failed_deployments: dict[str, float] = {}  # Marathon deployment id -> when seen
         self.api_port: int | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._refreshing = False
 
     # ---- lifecycle -----------------------------------------------------------------------------
     async def __aenter__(self) -> Engine:
@@ -114,7 +116,8 @@ class Engine:
         st.callback(self.store.close)
         self.hooks = await st.enter_async_context(HookDispatcher(
             self.registry, list(s.hooks.webhooks), list(s.hooks.commands),
-            claim=self._claim_delivery, metrics=self.metrics, session=session))
+            claim=self._claim_delivery, metrics=self.metrics, session=session,
+            gate_timeout_s=s.hooks.gate_timeout_s))
         self.reconciler = Reconciler(self)
         self.queue = WorkQueue(self.reconciler.reconcile, max_workers=32)
         self.watcher = EventWatcher(
@@ -179,6 +182,28 @@ class Engine:
         if isinstance(event, ev.DeploymentFailed):
             self._failed_deployments[event.id] = time.monotonic()
         self.mark(self.view.apply(event), trigger=etype)
+        if self.view.needs_refresh and not self._refreshing:
+            self._refreshing = True
+            self.spawn(self._refresh_apps(etype), name="refresh_apps")
+
+    async def _refresh_apps(self, trigger: str) -> None:
+        """Targeted re-read of apps an event could not pin down (e.g. a kill the event cannot
+        tell from a relaunch). Rare: our own writes are folded into the view when they succeed."""
+        try:
+            while app_ids := self.view.take_needs_refresh():
+                for app_id in sorted(app_ids):
+                    try:
+                        app = await self.client.get_app(app_id)
+                    except NotFound:
+                        self.mark(self.view.remove_app(app_id), trigger=trigger)
+                        continue
+                    except MarathonError as exc:
+                        log.warning("app refresh failed; the next resync repairs it", app=app_id,
+                                    error=str(exc))
+                        continue
+                    self.mark(self.view.replace_app(app), trigger=trigger)
+        finally:
+            self._refreshing = False
 
     def _on_resync(self, snapshot: Snapshot) -> None:
         dirty = self.view.replace(snapshot) | set(self.view.groups())
@@ -198,7 +223,7 @@ class Engine:
 
     def publish(self, event: DeployEvent) -> None:
         """A deploy event: to the log, the API's stream and every hook (hooks never block)."""
-        log.info("deploy event", event=event.name.value, group=event.group, id=event.id,
+        log.info("deploy event", deploy_event=event.name.value, group=event.group, id=event.id,
                  tasks=list(event.tasks), reason=event.reason)
         self.bus.publish(event)
         self.hooks.dispatch(event)

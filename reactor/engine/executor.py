@@ -83,11 +83,15 @@ class Executor:
         e = self.engine
         match action:
             case A.ScaleApp(app_id=app_id, instances=n):
-                return (await e.client.scale_app(app_id, n)).deployment_id
+                ref = await e.client.scale_app(app_id, n)
+                e.view.note_scaled(app_id, n)
+                return ref.deployment_id
             case A.KillAndScale(task_ids=ids, forced=forced):
                 if forced:
                     e.metrics.count_forced_kill(len(ids))
-                return (await e.client.kill_and_scale(list(ids))).deployment_id
+                ref = await e.client.kill_and_scale(list(ids))
+                e.view.note_killed(ids)
+                return ref.deployment_id
             case A.DeleteApp(app_id=app_id):
                 try:
                     return (await e.client.delete_app(app_id)).deployment_id
