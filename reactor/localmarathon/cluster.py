@@ -101,6 +101,7 @@ class Cluster:
         self.changed = Notifier()
         self._seq = itertools.count(1)
         self._relaunch_handles: dict[str, asyncio.TimerHandle] = {}
+        self._closing = False  # once set, nothing is launched or relaunched (no task outlives stop())
         self.on_instance_running: Callable[[Instance], None] = lambda inst: None
         self.on_instance_gone: Callable[[Instance], None] = lambda inst: None
 
@@ -136,7 +137,9 @@ class Cluster:
     # --- instances ----------------------------------------------------------------------------
     def launch(self, app_id: str, count: int) -> list[Instance]:
         rec = self.apps[app_id]
-        out = []
+        out: list[Instance] = []
+        if self._closing:
+            return out
         for _ in range(count):
             inst = Instance(
                 new_instance_id(app_id), app_id, rec.version, rec.last_config_change_at, next(self._seq)
@@ -215,7 +218,7 @@ class Cluster:
         if state is TaskState.FAILED and rec is not None:
             rec.last_failure = last_task_failure_json(inst, ts)
         self.on_instance_gone(inst)
-        if inst.goal is Goal.DECOMMISSIONED or rec is None:
+        if inst.goal is Goal.DECOMMISSIONED or rec is None or self._closing:
             self._expunge(inst)
         else:
             delay_s = 0.0 if state is TaskState.KILLED else float(rec.defn.get("backoffSeconds", 1))
@@ -226,7 +229,12 @@ class Cluster:
     def _relaunch(self, inst: Instance) -> None:
         self._relaunch_handles.pop(inst.instance_id, None)
         rec = self.apps.get(inst.app_id)
-        if rec is None or inst.goal is not Goal.RUNNING or inst.instance_id not in self.instances:
+        if (
+            rec is None
+            or self._closing
+            or inst.goal is not Goal.RUNNING
+            or inst.instance_id not in self.instances
+        ):
             return
         inst.incarnation += 1
         inst.version = rec.version
@@ -247,6 +255,7 @@ class Cluster:
         return inst if inst is not None and inst.task_id == task_id else None
 
     async def close(self) -> None:
+        self._closing = True
         for handle in self._relaunch_handles.values():
             handle.cancel()
         self._relaunch_handles.clear()

@@ -161,6 +161,22 @@ async def test_sigterm_then_sigkill_after_grace(
     await wait_for(_dead(leader, child), what="the whole process group gone")
 
 
+def task_processes(app_id: str) -> list[int]:
+    """Live processes whose environment says they belong to `app_id` (a task or its children)."""
+    found = []
+    marker = f"MARATHON_APP_ID={app_id}\0".encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if marker in environ and alive(int(entry.name)):
+            found.append(int(entry.name))
+    return found
+
+
 def _dead(*pids: int) -> Any:
     async def check() -> bool:
         return not any(alive(p) for p in pids)
@@ -188,3 +204,4 @@ async def test_no_orphans_on_scale_down_and_on_server_stop(tmp_path: Path) -> No
         await wait_for(_dead(*a_pids), what="/a's processes gone")
         assert all(alive(p) for p in b_pids)
     await wait_for(_dead(*b_pids), timeout_s=5, what="/b's processes gone after stop")
+    assert task_processes("/orphan-check-b") == []  # nor any relaunched incarnation
