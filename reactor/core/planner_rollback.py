@@ -120,7 +120,6 @@ def _retire_green(step: Step, green: AppView | None) -> None:
 
 
 def _in_lb(step: Step, task: TaskView) -> bool:
-    """Might carry traffic: in the LB in any state, or (no LB driver) added by us."""
-    if step.obs.lb is None:
-        return task.task_id in step.intent.pooled
-    return task.task_id in step.obs.lb
+    """Might carry traffic: in the LB in any state; with no LB driver, whatever routes traffic
+    may send it to any GREEN task, so every one is watched until drained."""
+    return step.obs.lb is None or task.task_id in step.obs.lb

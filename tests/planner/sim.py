@@ -37,6 +37,7 @@ from reactor.core.observed import (
 )
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+UNHEALTHY_KILL_TICKS = 3
 
 
 @dataclass
@@ -50,6 +51,7 @@ class SimTask:
     age_ticks: int = 0
     pending: int = 0
     stuck: bool = False  # pending never drains (drain-timeout scenarios)
+    unhealthy_ticks: int = 0
 
 
 @dataclass
@@ -135,6 +137,10 @@ class Sim:
             elif app.has_health_checks and t.healthy is not False:
                 ok = app.health_ticks >= 0 and t.age_ticks > app.health_ticks
                 t.healthy = True if ok else (False if app.health_ticks < 0 and t.age_ticks > 3 else None)
+            elif t.healthy is False:
+                t.unhealthy_ticks += 1
+                if t.unhealthy_ticks > UNHEALTHY_KILL_TICKS:  # Marathon kills it (maxConsecutiveFailures)
+                    t.state = TaskPhase.TERMINAL
             in_pool = self._serving_now(app, t)
             if in_pool:
                 t.pending = self.load

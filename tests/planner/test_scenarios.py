@@ -48,7 +48,7 @@ def test_first_deploy_scales_to_target_and_pools() -> None:
 
 def test_green_never_healthy_rolls_back_with_blue_intact() -> None:
     sim, intent = blue_green(blue=4, green_health_ticks=-1)
-    run = Run(sim, intent, Policy(batch_size=2, health_timeout_s=20)).to_end()
+    run = Run(sim, intent, Policy(batch_size=2, health_timeout_s=20, max_green_failures=50)).to_end()
     assert run.intent.phase is Phase.ROLLED_BACK
     assert "not healthy within 20s" in (run.intent.rollback_reason or "")
     assert _actions(run, LbDrain) == [] and _actions(run, KillAndScale) == []
