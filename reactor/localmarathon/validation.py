@@ -15,7 +15,13 @@ import re
 from typing import Any
 
 from reactor.localmarathon import errors
-from reactor.localmarathon.model import APP_DEFAULTS, HEALTH_DEFAULTS, HEALTH_KEYS, READINESS_DEFAULTS
+from reactor.localmarathon.model import (
+    APP_DEFAULTS,
+    APP_KEYS,
+    HEALTH_DEFAULTS,
+    HEALTH_KEYS,
+    READINESS_DEFAULTS,
+)
 
 ID_SEGMENT = re.compile(
     r"^(([a-z0-9]|[a-z0-9][a-z0-9\-]*[a-z0-9])\.)*([a-z0-9]|[a-z0-9][a-z0-9\-]*[a-z0-9])$"
@@ -118,11 +124,9 @@ def normalize(body: dict[str, Any], base: dict[str, Any] | None = None) -> dict[
     """Canonical definition: `base` (or defaults) overlaid with `body`; version fields dropped."""
     defn = copy.deepcopy(base) if base is not None else copy.deepcopy(APP_DEFAULTS)
     for key, value in body.items():
-        if key in ("version", "versionInfo", "tasks", "deployments", "lastTaskFailure") or key.startswith(
-            "tasks"
-        ):
-            continue
-        defn[key] = copy.deepcopy(value)
+        # Unknown and status fields (tasks*, deployments, …) are dropped: a GET'd app PUT back is no change.
+        if key in APP_KEYS and key not in ("version", "versionInfo"):
+            defn[key] = copy.deepcopy(value)
     if isinstance(defn.get("id"), str):
         defn["id"] = canonical_id(defn["id"])
     if isinstance(defn.get("instances"), float):

@@ -351,3 +351,40 @@ async def test_list_filters_and_prefixes(lm: LocalMarathon, http: aiohttp.Client
         assert [a["id"] for a in (await r.json())["apps"]] == ["/shop/web-blue"]
     async with http.get(lm.url + "/v2/apps?label=G!=shop") as r:
         assert [a["id"] for a in (await r.json())["apps"]] == ["/other"]
+
+
+async def test_put_back_a_read_definition_is_a_no_op(
+    lm: LocalMarathon, http: aiohttp.ClientSession, rec: Recorder
+) -> None:
+    await create(lm, http, {"id": "/rt", "cmd": "x", "instances": 2})
+    await settled(lm, http)
+    app = await get_app(lm, http, "/rt")
+    for key in ("version", "versionInfo"):  # the guide's advice: strip these before PUTting back
+        app.pop(key)
+    async with http.put(lm.url + "/v2/apps/rt", json=app) as r:
+        plan = (await r.json())["deploymentId"]
+    await rec.wait(lambda e: e["eventType"] == "deployment_success" and e["id"] == plan)
+    assert not [e for e in rec.of("deployment_info") if e["plan"]["id"] == plan]  # 0 steps
+
+
+async def test_kill_all_app_tasks_with_and_without_scale(
+    lm: LocalMarathon, http: aiohttp.ClientSession, rec: Recorder
+) -> None:
+    await create(lm, http, {"id": "/all", "cmd": "x", "instances": 2})
+    await settled(lm, http)
+    before = {t["id"] for t in (await get_app(lm, http, "/all"))["tasks"]}
+    async with http.delete(lm.url + "/v2/apps/all/tasks") as r:
+        assert {t["id"] for t in (await r.json())["tasks"]} == before
+
+    async def relaunched() -> bool:
+        tasks = (await get_app(lm, http, "/all"))["tasks"]
+        return len(tasks) == 2 and all(
+            t["id"].endswith("._app.2") and t["state"] == "TASK_RUNNING" for t in tasks
+        )
+
+    await wait_for(relaunched, what="both tasks relaunched as incarnation 2")
+    async with http.delete(lm.url + "/v2/apps/all/tasks?scale=true") as r:
+        plan = (await r.json())["deploymentId"]
+    await rec.wait(lambda e: e["eventType"] == "deployment_success" and e["id"] == plan)
+    app = await get_app(lm, http, "/all")
+    assert app["instances"] == 0 and app["tasks"] == []
