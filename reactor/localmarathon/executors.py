@@ -225,7 +225,12 @@ class ProcessExecutor(VirtualExecutor):
         if proc is None:
             return  # not spawned yet: _run signals it right after the spawn
         self._signal(proc, signal.SIGTERM)
-        asyncio.get_running_loop().call_later(grace_s, self._signal, proc, signal.SIGKILL)
+        asyncio.get_running_loop().call_later(grace_s, self._kill_if_running, proc)
+
+    def _kill_if_running(self, proc: asyncio.subprocess.Process) -> None:
+        # Once the leader is reaped, _run has already SIGKILLed its group; its pid may be reused.
+        if proc.returncode is None:
+            self._signal(proc, signal.SIGKILL)
 
     async def probe(
         self, inst: Instance, check: dict[str, Any], app: dict[str, Any]
@@ -256,7 +261,7 @@ class ProcessExecutor(VirtualExecutor):
                 [asyncio.ensure_future(p.wait()) for _, p in procs], timeout=3.0
             )
             for _, proc in procs:
-                self._signal(proc, signal.SIGKILL)
+                self._kill_if_running(proc)
             if pending:
                 await asyncio.wait(pending, timeout=2.0)
         for runner in list(self._runners):
