@@ -28,13 +28,15 @@ ABORT_REASON_PREFIX = "aborted"
 
 class DeployFlow:
     def __init__(self, settings: Any, definition: dict[str, Any], *, group: str | None,
-                 batch_size: int | None, json_output: bool, tty: bool) -> None:
+                 batch_size: int | None, json_output: bool, tty: bool, quiet: bool = False) -> None:
         self.settings = settings
         self.definition = definition
         labels = definition.get("labels") or {}
         self.group = group or L.group_of(labels) or default_group(definition["id"])
         self.batch_size = batch_size
         self.json_output = json_output
+        self.quiet = quiet
+        self.summary: dict[str, Any] = {}
         self.tty = tty and not json_output
         self.started = time.monotonic()
         self.green_id: str | None = None
@@ -45,7 +47,7 @@ class DeployFlow:
         self._stack = contextlib.AsyncExitStack()
 
     def say(self, line: str) -> None:
-        if not self.json_output:
+        if not self.json_output and not self.quiet:
             print(("\r\033[K" if self.tty else "") + line, flush=True)
 
     # ---- steps ------------------------------------------------------------------------------------
@@ -88,6 +90,13 @@ class DeployFlow:
         return Exit.DONE
 
     async def create_green(self) -> str:
+        try:
+            return await self._create_green()
+        except BaseException:
+            await self._stack.aclose()
+            raise
+
+    async def _create_green(self) -> str:
         from reactor.engine.engine import Engine
 
         with marathon_errors():
@@ -195,7 +204,10 @@ class DeployFlow:
             "reason": (st.intent.rollback_reason or st.intent.paused_reason) if st else None,
             "marathon_requests": dict(requests), "marathon_requests_total": sum(requests.values()),
         }
-        if self.json_output:
+        self.summary = summary
+        if self.quiet:
+            pass
+        elif self.json_output:
             print(json.dumps(summary, indent=2, default=str))
         else:
             self.say(f"\n{outcome} in {summary['duration_s']:.1f}s — {summary['marathon_requests_total']} "

@@ -145,9 +145,9 @@ class HealthCheck(Wire):
     path: str | None = None
     port_index: int | None = Field(None, alias="portIndex")
     port: int | None = None
-    grace_period_seconds: int = Field(300, alias="gracePeriodSeconds")
-    interval_seconds: int = Field(60, alias="intervalSeconds")
-    timeout_seconds: int = Field(20, alias="timeoutSeconds")
+    grace_period_seconds: float = Field(300, alias="gracePeriodSeconds")
+    interval_seconds: float = Field(60, alias="intervalSeconds")
+    timeout_seconds: float = Field(20, alias="timeoutSeconds")
     max_consecutive_failures: int = Field(3, alias="maxConsecutiveFailures")
     command: dict[str, Any] | None = None
 
@@ -157,8 +157,8 @@ class ReadinessCheck(Wire):
     protocol: str = "HTTP"
     path: str = "/"
     port_name: str | None = Field(None, alias="portName")
-    interval_seconds: int = Field(30, alias="intervalSeconds")
-    timeout_seconds: int = Field(10, alias="timeoutSeconds")
+    interval_seconds: float = Field(30, alias="intervalSeconds")
+    timeout_seconds: float = Field(10, alias="timeoutSeconds")
     http_status_codes_for_ready: Annotated[tuple[int, ...], _none_to(tuple)] = Field(
         (200,), alias="httpStatusCodesForReady"
     )

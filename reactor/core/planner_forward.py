@@ -98,6 +98,9 @@ def awaiting_promotion(step: Step) -> None:
             step.requeue_at(i.gate_asked_at + timedelta(seconds=GATE_RETRY_S))
 
 
+LB_READY_RECHECK_S = 0.2  # a GREEN server was added: how soon to look for it serving
+
+
 def shifting(step: Step) -> None:
     if step.obs.lb_blocked:
         step.block("load balancer unreachable: no traffic decision this round")
@@ -128,6 +131,9 @@ def _pool_green(step: Step, green: AppView) -> None:
             step.block(f"LB reports GREEN task {t.task_id} down")
         if t.task_id not in i.pooled:
             new.append(t.task_id)
+        if obs.lb is not None and not obs.in_pool(t.task_id):
+            # LB state changes raise no event: look again soon until the LB shows it serving
+            step.requeue_in(LB_READY_RECHECK_S)
     if new:
         step.update(pooled=(*i.pooled, *new))
         step.emit(E.TRAFFIC_SHIFTED, tasks=new, green_added=len(new))
