@@ -92,9 +92,9 @@ class Executor:
                 ref = await e.client.kill_and_scale(list(ids))
                 e.view.note_killed(ids)
                 return ref.deployment_id
-            case A.DeleteApp(app_id=app_id):
-                try:
-                    return (await e.client.delete_app(app_id)).deployment_id
+            case A.DeleteApp(app_id=app_id, force=force):
+                try:  # force: a hung GREEN scale (never healthy) must not lock the delete forever
+                    return (await e.client.delete_app(app_id, force=force)).deployment_id
                 except NotFound:
                     return None
             case A.LbAdd(task_id=tid, host=host, port=port):
