@@ -103,7 +103,7 @@ class Reconciler:
         pool, lb_ok = await self._observe_lb(target.backend)
         observed = build_observed(
             view=e.view, group=group, apps=apps, port_index=port_index_for(e.settings, green),
-            pool=pool, lb_available=lb_ok, drains=e.drains.observations(),
+            pool=pool, lb_available=lb_ok, drains=self._drains_of(group),
             failed=e.failed_deployment_ids(), now=datetime.now(UTC))
         decision = plan(observed, intent, policy)
         events = [a.event.model_dump(mode="json") for a in decision.actions
@@ -115,6 +115,7 @@ class Reconciler:
             if isinstance(a, A.WatchDrain):
                 self._drain_group[a.task_id] = group
         out = await self.executor.execute(target, decision.actions)
+        self._observe_drain_times(decision.actions[:out.done], intent)
         if out.deployment_ids:
             for dep in out.deployment_ids:
                 new = new.with_own_deployment(dep)
@@ -129,6 +130,21 @@ class Reconciler:
         if out.failed is not None and decision.requeue_after_s is None:
             return 1.0  # a failed write is retried by the next reconcile, not by a loop here
         return decision.requeue_after_s
+
+    def _drains_of(self, group: str) -> dict[str, Any]:
+        return {tid: o for tid, o in self.engine.drains.observations().items()
+                if self._drain_group.get(tid) == group}
+
+    def _observe_drain_times(self, done: tuple[A.Action, ...], intent: Intent) -> None:
+        now = datetime.now(UTC)
+        for a in done:
+            if isinstance(a, A.KillAndScale):
+                for tid in a.task_ids:
+                    if (started := intent.draining.get(tid)) is not None:
+                        self.engine.metrics.observe_drain("forced" if a.forced else "drained",
+                                                          (now - started).total_seconds())
+            elif isinstance(a, A.UnwatchDrain):
+                self._drain_group.pop(a.task_id, None)
 
     def _start_if_new(self, group: str, intent: Intent | None) -> Intent | None:
         """A deployment starts when the group's newest app is neither side of the last one."""
