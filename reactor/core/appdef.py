@@ -86,8 +86,8 @@ def parse_app_definition(raw: str | bytes) -> dict[str, Any]:
     try:
         app = _AppDef.model_validate(data)
     except ValidationError as exc:
-        raise AppDefinitionError([("/" + "/".join(str(p) for p in e["loc"]), e["msg"])
-                                  for e in exc.errors()]) from None
+        raise AppDefinitionError([("/" + "/".join(str(p) for p in e["loc"]),
+                                   e["msg"].removeprefix("Value error, ")) for e in exc.errors()]) from None
     if app.cmd is None and app.args is None and app.container is None:
         raise AppDefinitionError([("/", "the app runs nothing: give cmd, args or container")])
     try:
