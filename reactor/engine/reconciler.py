@@ -163,6 +163,8 @@ class Reconciler:
         target = L.target_instances_of(green.labels)
         if target is None:
             target = blue.instances if blue is not None else max(green.instances, 1)
+        if blue is None and green.instances >= target:
+            return None  # a lone app already at its count: the group is at rest, nothing to deploy
         started = new_intent(
             group=group, deployment_id=str(uuid.uuid4()), green_app=green.id, target_instances=target,
             now=datetime.now(UTC), blue_app=blue.id if blue else None,
