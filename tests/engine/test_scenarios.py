@@ -316,3 +316,18 @@ async def test_gate_veto_rolls_back(tmp_path: Path) -> None:
     names = run.event_names()
     assert_order(names, "green.healthy", "promotion.gate", "rollback.started", "rollback.completed")
     assert not {"traffic.shifted", "blue.killed"} & set(names), names
+
+
+async def test_daemon_started_before_green_starts_no_deployment_for_a_group_at_rest(tmp_path: Path) -> None:
+    async with local_marathon() as (lm, rest):
+        await rest.create(blue_def(3))
+        await rest.wait_app_healthy(BLUE_ID, 3)
+        settings = make_settings(tmp_path, lm.url)
+        async with running_engine(settings) as run:
+            await wait_until(lambda: run.engine.synced_once, what="first sync")
+            await rest.create(green_def(3))
+            record = await run.wait_finished()
+            await wait_until(lambda: run.event_names().count("deployment.completed") >= 1, what="completion")
+    assert record["outcome"] == "completed" and record["blue_app"] == BLUE_ID, record
+    assert_one_history(run, "completed")
+    assert run.event_names().count("deployment.started") == 1, run.event_names()
