@@ -113,7 +113,6 @@ class Intent(BaseModel):
     pooled: tuple[str, ...] = ()  # tasks we added to the LB pool
     draining: dict[str, datetime] = Field(default_factory=dict)  # task id -> drain start
     killed: dict[str, datetime] = Field(default_factory=dict)  # BLUE task id -> when we killed it
-    released: tuple[str, ...] = ()  # GREEN tasks drained out of the pool during a rollback
     forced: tuple[str, ...] = ()  # tasks killed with work in flight (on_drain_timeout = force)
     blue: AppExpectation | None = None
     green: AppExpectation

@@ -49,7 +49,8 @@ def plan(observed: Observed, intent: Intent, policy: Policy) -> Decision:
         step.emit(E.DEPLOYMENT_STARTED)
     _apply_command(step)
     _settle_kills(step)
-    if step.intent.phase in FORWARD_PHASES and not _foreign_change(step):
+    committed = step.intent.blue_app in step.intent.delete_requested  # BLUE is going: no way back
+    if step.intent.phase in FORWARD_PHASES and not _foreign_change(step) and not committed:
         _failure_triggers(step)
     for _ in range(5):  # follow transitions within the round (bounded: phases only move on)
         phase = step.intent.phase
@@ -161,6 +162,9 @@ def _unexplained(step: Step, key: str, colour: str, app: AppView) -> str | None:
     if not exp.explains(app.instances):
         return (f"{colour} app {app.app_id} was scaled to {app.instances} by someone else "
                 f"(expected {exp.instances})")
+    if app.instances == exp.instances and exp.low < exp.instances:
+        # our last scale is visible; the cache only moves forward, so lower counts are foreign now
+        step.update(**{key: getattr(step.intent, key).model_copy(update={"low": app.instances})})
     return None
 
 

@@ -121,15 +121,3 @@ def kill_drained(step: Step, app: AppView, done: list[TaskView], forced: list[Ta
         step.emit(E.BLUE_DRAINED, tasks=[t.task_id for t in done])
     reason = f"forced after drain timeout: {', '.join(forced_ids)}" if forced else None
     step.emit(E.BLUE_KILLED, tasks=ids, reason=reason, killed=len(ids), forced_now=len(forced_ids))
-
-
-def release_drained(step: Step, done: list[TaskView], forced: list[TaskView]) -> None:
-    """GREEN during a rollback: drained tasks leave the LB; the app is deleted as a whole later."""
-    ids = tuple(t.task_id for t in done + forced)
-    if not ids:
-        return
-    for task_id in ids:
-        _forget(step, task_id)
-    i = step.intent
-    step.update(released=(*i.released, *ids), forced=(*i.forced, *(t.task_id for t in forced)),
-                draining={k: v for k, v in i.draining.items() if k not in ids})

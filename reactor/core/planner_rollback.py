@@ -79,6 +79,8 @@ def _restore_blue(step: Step, blue: AppView) -> bool:
         back.append(t)
         if obs.lb is not None and not obs.in_pool(t.task_id):
             step.act(LbAdd(task_id=t.task_id, host=t.host, port=t.port))
+        if t.task_id in obs.drains and t.task_id not in i.draining:
+            step.act(UnwatchDrain(task_id=t.task_id))  # a cancelled drain whose unwatch was lost
     serving = sum(1 for t in back if obs.in_pool(t.task_id))
     if serving < want:
         step.block(f"BLUE back in the pool {serving}/{want}")
@@ -102,15 +104,20 @@ def _retire_green(step: Step, green: AppView | None) -> None:
     forced = drain.timeout_policy(step, survey.timed_out)
     if step.intent.phase is not Phase.ROLLING_BACK:
         return
-    drain.release_drained(step, survey.done, forced)
     i = step.intent
-    in_pool = [t for t in green.live_tasks()
-               if t.task_id not in i.draining and t.task_id not in i.released and _in_lb(step, t)]
-    if in_pool:
-        drain.start_drain(step, in_pool)
-        step.block(f"draining GREEN: {len(in_pool)} task(s) leave the pool")
-    if step.intent.draining:
+    fresh = [t for t in green.live_tasks() if t.task_id not in i.draining and _in_lb(step, t)]
+    if fresh:
+        drain.start_drain(step, fresh)
+        step.block(f"draining GREEN: {len(fresh)} task(s) leave the pool")
         return
+    if survey.busy:
+        return  # GREEN is deleted only when every task of it is drained at the same time
+    if green.instances < i.green.instances and now - i.green_scaled_at < timedelta(seconds=RETRY_S):
+        step.block(f"waiting for Marathon to show GREEN at {i.green.instances} instance(s)")
+        step.requeue_at(i.green_scaled_at + timedelta(seconds=RETRY_S))  # it may have tasks we do not see
+        return
+    if forced:
+        step.update(forced=(*i.forced, *(t.task_id for t in forced if t.task_id not in i.forced)))
     asked = i.delete_requested.get(green.app_id)
     if asked is None or now - asked >= timedelta(seconds=RETRY_S):
         step.act(DeleteApp(app_id=green.app_id, force=True))  # a hung GREEN scale must not block it

@@ -2,6 +2,7 @@
 and duplicated executions, task failures, stuck drains, LB outages, operator commands, gate answers
 and reactor restarts (intent round-tripped through JSON).
 
+Observation lags by at most MAX_LAG_S and never goes back in time (a cache only moves forward).
 Invariants (checked by the simulator on every executed decision, and at the end):
 - the serving pool never drops below the floor min(target, BLUE's original count) because of a
   planner action (checked on fresh snapshots: a lagging one cannot know about a fresh failure);
@@ -17,7 +18,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
@@ -30,6 +31,8 @@ from .driver import BLUE, GREEN
 from .sim import T0, Sim
 
 END_BOUND_ROUNDS = 900
+MAX_LAG_S = 5.0  # a lagging observation is at most this old (the planner's RETRY_S is 10 s)
+STUCK_ROUNDS = 80  # stuck work stays stuck this long at the end (drain timeouts happen)
 
 
 class DeploymentMachine(RuleBasedStateMachine):
@@ -55,6 +58,8 @@ class DeploymentMachine(RuleBasedStateMachine):
         self.obs_seq = 0
         self.used_seq = 0
         self.finished_phase: Phase | None = None
+        self.was_paused = False
+        self.drain_timeouts = False
 
     # -- planning -----------------------------------------------------------------------------
     def _observe(self) -> tuple[int, Observed]:
@@ -75,7 +80,10 @@ class DeploymentMachine(RuleBasedStateMachine):
             self.finished_phase = self.intent.phase
         if self.intent.phase is Phase.PAUSED:
             assert self.intent.paused_reason
+            self.was_paused = True
         self.last_blockers = decision.blockers
+        why = f"{self.intent.paused_reason} {self.intent.rollback_reason}"
+        self.drain_timeouts = self.drain_timeouts or "drain timeout" in why or bool(self.intent.forced)
 
     @rule(mode=st.sampled_from(["apply", "apply", "apply", "lose", "twice"]))
     def plan_fresh(self, mode: str) -> None:
@@ -86,7 +94,8 @@ class DeploymentMachine(RuleBasedStateMachine):
     def take_snapshot(self) -> None:
         self.snapshot = self._observe()
 
-    @precondition(lambda self: self.snapshot is not None and self.snapshot[0] >= self.used_seq)
+    @precondition(lambda self: self.snapshot is not None and self.snapshot[0] >= self.used_seq
+                  and (self.sim.now - self.snapshot[1].now).total_seconds() <= MAX_LAG_S)
     @rule(mode=st.sampled_from(["apply", "lose", "twice"]))
     def plan_lagging(self, mode: str) -> None:
         assert self.snapshot is not None
@@ -109,13 +118,12 @@ class DeploymentMachine(RuleBasedStateMachine):
             else:
                 self.sim.fail_task(victim.task_id)
 
-    @rule(index=st.integers(0, 6))
-    def drain_gets_stuck(self, index: int) -> None:
-        draining = sorted(self.intent.draining)
-        if draining:
-            task = self.sim.task(draining[index % len(draining)])
-            if task is not None:
-                task.stuck = True
+    @rule(index=st.integers(0, 12))
+    def work_gets_stuck(self, index: int) -> None:
+        """Once out of the pool this task never reaches 0 pending operations (drain timeout)."""
+        tasks = sorted((t for a in self.sim.apps.values() for t in a.tasks), key=lambda t: t.task_id)
+        if tasks:
+            tasks[index % len(tasks)].stuck = True
 
     @rule()
     def lb_outage_toggles(self) -> None:
@@ -152,10 +160,11 @@ class DeploymentMachine(RuleBasedStateMachine):
         if self.intent.finished:
             return  # checked when it finished; the world has moved on since
         self.sim.lb_up = True
-        for app in self.sim.apps.values():
-            for t in app.tasks:
-                t.stuck = False  # the work in flight finishes eventually
-        for _ in range(END_BOUND_ROUNDS):
+        for n in range(END_BOUND_ROUNDS):
+            if n == STUCK_ROUNDS:
+                for app in self.sim.apps.values():
+                    for t in app.tasks:
+                        t.stuck = False  # the work in flight finishes eventually
             if self.intent.phase is Phase.PAUSED:
                 self.intent = self.intent.with_command(Command.RESUME, self.sim.now)
             elif self.intent.phase is Phase.AWAITING_PROMOTION and self.intent.gate is not GateState.ASKED:
@@ -168,19 +177,21 @@ class DeploymentMachine(RuleBasedStateMachine):
             if self.intent.finished:
                 break
             self.sim.tick()
+        event(f"ended {self.intent.phase.value}; paused on the way: {self.was_paused}; "
+              f"forced: {bool(self.intent.forced)}")
+        event(f"drain timeout seen: {self.drain_timeouts}; policy {self.policy.on_drain_timeout.value}")
         assert self.intent.phase in (Phase.DONE, Phase.ROLLED_BACK), (
             f"not finished in {END_BOUND_ROUNDS} rounds: {self.intent.phase} {self.last_blockers}")
-        if self.intent.phase is Phase.DONE:
+        if self.intent.phase is Phase.DONE:  # (GREEN served the target when BLUE went: checked then)
             assert BLUE not in self.sim.apps
-            assert self.sim.serving_of(GREEN) >= self.intent.target_instances
         else:
             assert GREEN not in self.sim.apps
             assert self.sim.serving_of(BLUE) >= self.intent.blue_original_instances
 
 
 DeploymentMachine.TestCase.settings = settings(
-    max_examples=int(os.environ.get("PLANNER_MACHINE_EXAMPLES", "40")), stateful_step_count=30,
-    derandomize=True, deadline=None,
+    max_examples=int(os.environ.get("PLANNER_MACHINE_EXAMPLES", "600")), stateful_step_count=50,
+    derandomize=not os.environ.get("PLANNER_MACHINE_EXPLORE"),  # CI: fixed; explore: new seeds deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
 test_deployment_machine = DeploymentMachine.TestCase

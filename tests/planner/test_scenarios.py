@@ -246,3 +246,13 @@ def test_replanning_the_same_snapshot_is_quiet_and_deterministic() -> None:
             break
         sim.tick()
     assert run.intent.phase is Phase.DONE
+
+
+def test_foreign_scale_down_of_green_is_seen_once_our_scale_was_visible() -> None:
+    sim, intent = blue_green(blue=4)
+    run = Run(sim, intent, Policy(batch_size=2))
+    run.until(lambda r: r.intent.green.instances == 4 and sim.apps[GREEN].instances == 4
+              and r.intent.green.low == 4)
+    sim.apps[GREEN].instances = 2
+    run.to_end()
+    assert run.intent.phase is Phase.PAUSED and "scaled to 2" in (run.intent.paused_reason or "")
