@@ -26,6 +26,7 @@ class Script:
     redirect_to: str | None = None
     requests: list[str] = field(default_factory=list)
     stream_headers: list[dict[str, str]] = field(default_factory=list)
+    stream_queries: list[str] = field(default_factory=list)
 
 
 class ScriptedMarathon:
@@ -95,6 +96,7 @@ class ScriptedMarathon:
     async def _events(self, request: web.Request) -> web.StreamResponse:
         s = self.script
         s.stream_headers.append(dict(request.headers))
+        s.stream_queries.append(request.query_string)
         if s.redirect_to is not None:
             raise web.HTTPFound(s.redirect_to + "/v2/events?" + request.query_string)
         if request.headers.get("Accept") != "text/event-stream":

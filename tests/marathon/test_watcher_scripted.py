@@ -83,7 +83,7 @@ async def test_resync_comes_first_then_buffered_events_in_order_over_crlf_and_lf
     assert isinstance(rec.log[0], Snapshot)
     ids = [e.task_id for e in rec.log if isinstance(e, StatusUpdateEvent)]
     assert ids == ["a.instance-1._app.1", "a.instance-2._app.1", "a.instance-3._app.1"]
-    assert "event_type=status_update_event&event_type=event_stream_attached" in sm.script.requests[0] or True
+    assert sm.script.stream_queries == ["event_type=status_update_event&event_type=event_stream_attached"]
     assert rec.malformed == []
 
 
@@ -166,3 +166,33 @@ def test_garbled_stream_bytes_never_crash_the_watcher(garbage: list[bytes]) -> N
                 assert w._task is not None and not w._task.done()
 
     asyncio.run(run())
+
+
+async def test_a_2_mib_event_and_frames_split_at_every_byte_boundary() -> None:
+    rec = Recorder()
+    big = {
+        "eventType": "api_post_event",
+        "timestamp": "t",
+        "clientIp": "127.0.0.1",
+        "uri": "/v2/apps/big",
+        "appDefinition": {"id": "/big", "instances": 1, "labels": {"BLOB": "x" * (2 * 1024 * 1024)}},
+    }
+    # Jetty writes the heartbeat as "\r", flush, "\n": the two halves may arrive in separate reads
+    small = frame(status(1)) + b"\r" + b"\n" + frame(status(2))
+    async with ScriptedMarathon() as sm, MarathonClient([sm.url]) as m:
+        q = sm.script.stream_chunks
+        async with EventWatcher(m, **rec.kwargs()):
+            q.put_nowait(frame(ATTACHED))
+            await wait_for(lambda: any(isinstance(x, Snapshot) for x in rec.log))
+            payload = frame(big)
+            for off in range(0, len(payload), 65536):
+                q.put_nowait(payload[off : off + 65536])
+            for i in range(len(small)):
+                q.put_nowait(small[i : i + 1])
+            await wait_for(lambda: sum(isinstance(e, StatusUpdateEvent) for e in rec.log) == 2)
+    posts = [e for e in rec.log if getattr(e, "event_type", "") == "api_post_event"]
+    assert len(posts) == 1
+    assert len(posts[0].app_definition.labels["BLOB"]) == 2 * 1024 * 1024  # type: ignore[attr-defined]
+    ids = [e.task_id for e in rec.log if isinstance(e, StatusUpdateEvent)]
+    assert ids == ["a.instance-1._app.1", "a.instance-2._app.1"]
+    assert rec.malformed == [] and rec.reconnects == 0
