@@ -116,6 +116,7 @@ class Intent(BaseModel):
     forced: tuple[str, ...] = ()  # tasks killed with work in flight (on_drain_timeout = force)
     blue: AppExpectation | None = None
     green: AppExpectation
+    green_initial: int = Field(0, ge=0)  # GREEN's count at creation: the first batch when > 0
     green_observed: bool = False  # GREEN has been seen in Marathon at least once
     delete_requested: dict[str, datetime] = Field(default_factory=dict)  # app id -> when asked
     blue_restore_at: datetime | None = None  # when a rollback asked Marathon to scale BLUE back
@@ -197,5 +198,5 @@ def new_intent(
         group=group, deployment_id=deployment_id, blue_app=blue_app, green_app=green_app,
         target_instances=target_instances, blue_original_instances=blue_instances if blue_app else 0,
         phase=Phase.SCALING_GREEN, phase_since=now, started_at=now, green_scaled_at=now,
-        blue=blue, green=green, promoted=blue_app is None,
+        blue=blue, green=green, green_initial=green_instances, promoted=blue_app is None,
     )

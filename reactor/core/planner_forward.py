@@ -24,7 +24,8 @@ def batch_target(intent: Intent, policy: Policy) -> int:
     target = intent.target_instances
     if intent.blue_app is None:
         return target  # first deploy: simply scale to target
-    first = intent.green.low if intent.green.low > 0 else policy.batch_size
+    # not green.low: that one moves up as our scales become visible (foreign-change detection)
+    first = intent.green_initial if intent.green_initial > 0 else policy.batch_size
     return min(target, first + (intent.batch - 1) * policy.batch_size)
 
 
@@ -44,9 +45,12 @@ def scaling_green(step: Step) -> None:
         step.block(f"GREEN healthy {len(healthy)}/{want}")
         step.requeue_at(now + timedelta(seconds=step.policy.health_timeout_s))
         return
-    if green.instances < n and not green.locked and now - i.green_scaled_at >= timedelta(seconds=RETRY_S):
-        step.act(ScaleApp(app_id=green.app_id, instances=n))  # our scale is not visible: again
-        step.update(green_scaled_at=now)
+    if green.instances < n and not green.locked:
+        if now - i.green_scaled_at >= timedelta(seconds=RETRY_S):
+            step.act(ScaleApp(app_id=green.app_id, instances=n))  # our scale is not visible: again
+            step.update(green_scaled_at=now)
+        else:  # e.g. decided before a crash and never sent: nothing else will wake us
+            step.requeue_at(i.green_scaled_at + timedelta(seconds=RETRY_S))
     if not all_ok:
         deadline = i.green_scaled_at + timedelta(seconds=step.policy.health_timeout_s)
         if now >= deadline:
