@@ -113,8 +113,11 @@ def _settle_kills(step: Step) -> None:
     alive = []
     for task_id, killed_at in i.killed.items():
         task = blue.task(task_id) if blue else None
-        if task is not None and task.alive and step.now - killed_at >= timedelta(seconds=RETRY_S):
-            alive.append(task_id)
+        if task is not None and task.alive:
+            if step.now - killed_at >= timedelta(seconds=RETRY_S):
+                alive.append(task_id)
+            else:  # e.g. decided before a crash and never sent: nothing else will wake us
+                step.requeue_at(killed_at + timedelta(seconds=RETRY_S))
         if obs.lb is not None and obs.lb_available and task_id in obs.lb:
             step.act(LbRemove(task_id=task_id))
         if task_id in obs.drains:
