@@ -112,9 +112,13 @@ def _retire_green(step: Step, green: AppView | None) -> None:
         return
     if survey.busy:
         return  # GREEN is deleted only when every task of it is drained at the same time
-    if green.instances < i.green.instances and now - i.green_scaled_at < timedelta(seconds=RETRY_S):
-        step.block(f"waiting for Marathon to show GREEN at {i.green.instances} instance(s)")
-        step.requeue_at(i.green_scaled_at + timedelta(seconds=RETRY_S))  # it may have tasks we do not see
+    retry = timedelta(seconds=RETRY_S)
+    visible = len(green.live_tasks())
+    unseen = (green.instances < i.green.instances and now - i.green_scaled_at < retry) or (
+        visible < green.instances and now - i.phase_since < retry)
+    if unseen:  # GREEN may run tasks this observation does not show yet (they could carry work)
+        step.block(f"waiting for Marathon to show all GREEN tasks ({visible}/{green.instances})")
+        step.requeue_in(RETRY_S)
         return
     if forced:
         step.update(forced=(*i.forced, *(t.task_id for t in forced if t.task_id not in i.forced)))

@@ -191,7 +191,8 @@ class DeploymentMachine(RuleBasedStateMachine):
 
 DeploymentMachine.TestCase.settings = settings(
     max_examples=int(os.environ.get("PLANNER_MACHINE_EXAMPLES", "600")), stateful_step_count=50,
-    derandomize=not os.environ.get("PLANNER_MACHINE_EXPLORE"),  # CI: fixed; explore: new seeds deadline=None,
+    derandomize=not os.environ.get("PLANNER_MACHINE_EXPLORE"),  # CI: fixed; explore: new seeds
+    deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
 test_deployment_machine = DeploymentMachine.TestCase
