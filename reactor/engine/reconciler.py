@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
+REPLAN_AFTER_ACTION_S = 0.05
+
 
 @dataclass
 class GroupStatus:
@@ -129,6 +131,9 @@ class Reconciler:
             return None
         if out.failed is not None and decision.requeue_after_s is None:
             return 1.0  # a failed write is retried by the next reconcile, not by a loop here
+        if any(not isinstance(a, A.Emit | A.RequestGate) for a in decision.actions[:out.done]):
+            # the planner re-plans right after acting (LB changes raise no event)
+            return min(decision.requeue_after_s or REPLAN_AFTER_ACTION_S, REPLAN_AFTER_ACTION_S)
         return decision.requeue_after_s
 
     def _drains_of(self, group: str) -> dict[str, Any]:
