@@ -285,9 +285,9 @@ async def test_foreign_scale_of_green_pauses_with_reason(tmp_path: Path) -> None
         async with running_engine(settings) as run:
             await rest.create(green_def(3))
             await _held_at_promotion(rest, run)
-            await rest.scale(GREEN_ID, 0)
+            await rest.scale(GREEN_ID, 3)  # someone "helps" by scaling GREEN up to target
             st = await run.wait_phase("paused")
-            assert f"GREEN app {GREEN_ID} was scaled to 0 by someone else" in (st.intent.paused_reason or "")
+            assert f"GREEN app {GREEN_ID} was scaled to 3 by someone else" in (st.intent.paused_reason or "")
             assert (await rest.apps())[BLUE_ID]["instances"] == 3
             await EngineControl(run.engine).command("web", "rollback", source="test")
             record = await run.wait_finished()
