@@ -176,7 +176,9 @@ def _end_of_batch(step: Step, green: AppView, blue: AppView | None, picked: int)
     target = i.target_instances
     remaining = [t for t in blue.live_tasks() if t.task_id not in i.killed] if blue else []
     serving = len(step.serving(green))
-    if not remaining and blue is not None and blue.instances > 0:
+    if not remaining and blue is not None and (blue.instances > 0 or blue.live_tasks()):
+        # a kill shows in the count at once (ours) but locks BLUE until Marathon is done: a
+        # delete now would be answered 409; the kill's own events wake us
         step.block(f"waiting for Marathon to finish the kills on BLUE {blue.app_id}")
         return
     if not remaining:
