@@ -115,6 +115,10 @@ class DeployFlow:
                 raise CliError(f"group {self.group} has an unfinished deployment (phase {phase}); "
                                f"resume or roll it back first", Exit.BAD_INPUT)
             ours, ids = await self._blue(e.client)
+            # never reuse an id of the group's last deployment: the reactor would take the new
+            # app for a side of that finished deployment and never start this one
+            last = (e.store.load_intent(self.group) or {}).get("intent", {})
+            ids |= {last.get("blue_app"), last.get("green_app")} - {None}
             now = datetime.now(UTC)
             blue = max(ours, key=lambda a: (L.started_at_of(a.labels) or datetime.min.replace(tzinfo=UTC),
                                             a.instances)) if ours else None
