@@ -40,8 +40,11 @@ def run(args: argparse.Namespace) -> int:
         settings = settings_from(args)
         from reactor import logs
 
-        logs.configure(settings.log.format.value if not args.json else "json", settings.log.level
-                       if not args.json else "warning")
+        # the progress lines (terminal) or the one JSON object (--json) are the output: info logs
+        # would bury them, so only warnings and errors are logged then (to stderr)
+        quiet_logs = args.json or sys.stdout.isatty()
+        logs.configure(settings.log.format.value if not args.json else "json",
+                       "warning" if quiet_logs else settings.log.level)
         definition = _load(args)
         return asyncio.run(_run(args, settings, definition))
     except CliError as exc:
