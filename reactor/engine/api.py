@@ -15,26 +15,19 @@ from __future__ import annotations
 import hmac
 import json
 from collections.abc import Awaitable, Callable
-from enum import StrEnum
 from typing import Any, Protocol
 
 import structlog
 from aiohttp import web
 
 from reactor.core.deploy_events import DeployEvent
+from reactor.core.intent import Command
 from reactor.engine.bus import EventBus, Subscription
 from reactor.engine.metrics import CONTENT_TYPE, Metrics
 
 log = structlog.get_logger(__name__)
 
 MAX_HISTORY_LIMIT = 1000
-
-
-class ControlCommand(StrEnum):
-    PROMOTE = "promote"
-    ABORT = "abort"
-    ROLLBACK = "rollback"
-    RESUME = "resume"
 
 
 class UnknownGroup(LookupError):
@@ -153,7 +146,7 @@ async def command(request: web.Request) -> web.Response:
     denied = _authorized(request)
     if denied is not None:
         return denied
-    group, cmd = request.match_info["group"], ControlCommand(request.match_info["command"])
+    group, cmd = request.match_info["group"], Command(request.match_info["command"])
     peer = request.remote or "unknown"
     try:
         result = await request.app[CONTROL].command(group, cmd.value, source=f"api:{peer}")
@@ -214,7 +207,7 @@ def build_api(control: Control, bus: EventBus, metrics_: Metrics, *, token: str 
     app[HEARTBEAT_S] = heartbeat_s
     app[STREAMS] = set()
     app.on_shutdown.append(_end_streams)
-    commands = "|".join(c.value for c in ControlCommand)
+    commands = "|".join(c.value for c in Command)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
