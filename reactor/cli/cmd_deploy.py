@@ -75,6 +75,7 @@ async def _run(args: argparse.Namespace, settings: Any, definition: dict[str, An
         return await flow.dry_run()
     green = await flow.create_green()
     if args.detach:
+        await flow.detach()
         flow.say(f"GREEN {green} created in group {flow.group}; the daemon ('bluegreen run') drives it.")
         if args.json:
             print(json.dumps({"group": flow.group, "green_app": green, "detached": True}))

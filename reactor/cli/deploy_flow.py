@@ -135,6 +135,14 @@ class DeployFlow:
                  f"BLUE {self.blue_id or 'none'})")
         return self.green_id
 
+    async def detach(self) -> None:
+        """Hand GREEN to the daemon: give the group's lease back at once (else the daemon waits
+        for it to expire before taking over) and close this process's engine."""
+        if self._engine is not None:
+            with contextlib.suppress(Exception):
+                self._engine.store.release_lease(self.group)
+        await self._stack.aclose()
+
     async def drive(self) -> int:
         e = self._engine
         runner = asyncio.create_task(e.run(), name="engine")
