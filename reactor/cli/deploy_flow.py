@@ -44,6 +44,7 @@ class DeployFlow:
         self.target = 0
         self.events: list[DeployEvent] = []
         self._engine: Any = None
+        self._lease_taken = False
         self._stack = contextlib.AsyncExitStack()
 
     def say(self, line: str) -> None:
@@ -93,6 +94,9 @@ class DeployFlow:
         try:
             return await self._create_green()
         except BaseException:
+            if self._lease_taken:  # nothing was created: the next deploy must not wait for it
+                with contextlib.suppress(Exception):
+                    self._engine.store.release_lease(self.group)
             await self._stack.aclose()
             raise
 
@@ -103,15 +107,15 @@ class DeployFlow:
             self._engine = await self._stack.enter_async_context(
                 Engine(self.settings, only_groups={self.group}, api_optional=True))
             e = self._engine
+            await self._check_lb(e)
             if not e.store.acquire_lease(self.group, ttl_s=e.settings.state.lease_ttl_s, now_s=time.time()):
                 holder = e.store.lease_holder(self.group, now_s=time.time())
-                await self._stack.aclose()
                 raise CliError(f"group {self.group} is being deployed by another reactor ({holder})",
                                Exit.BAD_INPUT)
+            self._lease_taken = True
             active = e.store.active_intents().get(self.group)
             if active:
                 phase = active.get("intent", {}).get("phase")
-                await self._stack.aclose()
                 raise CliError(f"group {self.group} has an unfinished deployment (phase {phase}); "
                                f"resume or roll it back first", Exit.BAD_INPUT)
             ours, ids = await self._blue(e.client)
@@ -142,6 +146,25 @@ class DeployFlow:
             with contextlib.suppress(Exception):
                 self._engine.store.release_lease(self.group)
         await self._stack.aclose()
+
+    async def _check_lb(self, e: Any) -> None:
+        """Before anything is created: the configured load balancer must answer for the backend
+        (else GREEN would be created and then wait forever for the LB steps)."""
+        from reactor.adapters.lb.errors import LbError, LbTimeout, LbUnavailable
+
+        s = self.settings.lb
+        if s.driver.value == "none":
+            return
+        labels = self.definition.get("labels") or {}
+        backend = L.overrides_of(labels).lb_backend or s.haproxy.backend.format(group=self.group)
+        try:
+            await e.lb.observe(backend)
+        except (LbUnavailable, LbTimeout) as exc:
+            where = ("start HAProxy with 'stats socket <path> level admin' and set [lb.haproxy] socket "
+                     "to that path" if s.driver.value == "haproxy" else "fix [lb.command] argv")
+            raise CliError(f"{exc}; {where}, or set [lb] driver = \"none\"", Exit.MISSING_COMPONENT) from None
+        except LbError as exc:
+            raise CliError(f"load balancer: {exc}", Exit.BAD_INPUT) from None
 
     async def drive(self) -> int:
         e = self._engine
