@@ -16,6 +16,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from reactor.cli.common import problem_text
     from reactor.settings import ConfigError, load_settings
 
     try:
@@ -23,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"bluegreen: {args.path}: {len(exc.problems)} problem(s)", file=sys.stderr)
         for path, msg in exc.problems:
-            print(f"  {path}: {msg}", file=sys.stderr)
+            print(f"  {path}: {problem_text(msg)}", file=sys.stderr)
         return Exit.BAD_INPUT
     print(f"{args.path}: ok")
     return Exit.DONE

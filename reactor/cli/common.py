@@ -30,7 +30,13 @@ def settings_from(args: argparse.Namespace) -> Settings:
     try:
         return load_settings(getattr(args, "config", None))
     except ConfigError as exc:
-        raise CliError(str(exc), Exit.BAD_INPUT) from None
+        problems = "; ".join(f"{path}: {problem_text(msg)}" for path, msg in exc.problems)
+        raise CliError(f"invalid configuration {exc.source}: {problems}", Exit.BAD_INPUT) from None
+
+
+def problem_text(message: str) -> str:
+    """A validation message without pydantic's 'Value error, ' prefix."""
+    return message.removeprefix("Value error, ")
 
 
 def fail(message: str, code: Exit) -> NoReturn:
