@@ -75,6 +75,10 @@ async def _run(args: argparse.Namespace) -> int:
         status, body = await _request("POST", f"{base}/v1/deployments/{args.group}/{cmd}", token)
     if status >= 400:
         message = body.get("message") or body.get("error") if isinstance(body, dict) else body
+        if status == 401:
+            message = ("the daemon refused our API token (401): use the daemon's [api] token" if token
+                       else "no API token (401): set [api] token or token_file in --config, "
+                       "or BLUEGREEN_API__TOKEN")
         code = Exit.BAD_INPUT if status in (400, 401, 403, 404, 409) else Exit.MARATHON_UNREACHABLE
         raise CliError(f"{cmd} {getattr(args, 'group', '') or ''}: {message}".replace("  ", " "), code)
     if getattr(args, "json", False) or cmd not in ("status", "history"):
