@@ -11,7 +11,10 @@ from reactor.cli.exitcodes import Exit
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.epilog = "example:\n  bluegreen config check config/reactor.toml"
     sub = p.add_subparsers(dest="config_command", metavar="ACTION", required=True)
-    check = sub.add_parser("check", help="validate a config file")
+    check = sub.add_parser("check", help="validate a config file", epilog=p.epilog,
+                           description="Validate a config file; print every problem with its key path "
+                           "(exit 2), else 'PATH: ok'.",
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
     check.add_argument("path", help="TOML config file")
 
 

@@ -30,6 +30,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+# examples for commands whose modules live outside reactor.cli and show none themselves
+FALLBACK_EXAMPLES = {
+    "sample-app": "examples:\n  PORT0=8000 APP_VERSION=v1 bluegreen sample-app\n"
+                  "  SAMPLE_LEDGER_DIR=/tmp/ledger bluegreen sample-app --host 127.0.0.1 --port 0",
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bluegreen",
@@ -43,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         mod = importlib.import_module(module)
         mod.add_arguments(p, name) if _takes_name(mod) else mod.add_arguments(p)
+        if name in FALLBACK_EXAMPLES and "example" not in (p.epilog or "").lower():
+            p.epilog = "\n\n".join(filter(None, (p.epilog, FALLBACK_EXAMPLES[name])))
         p.set_defaults(_module=module)
     return parser
 
