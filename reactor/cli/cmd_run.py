@@ -32,6 +32,16 @@ def run(args: argparse.Namespace) -> int:
         return report(exc)
 
 
+def _give_up() -> None:
+    """The graceful stop outlived its bound (a hung call): leave now. The state store is
+    transactional and the next start resumes every group, so nothing is lost but time."""
+    import os
+    import sys
+
+    print(f"bluegreen: graceful stop took longer than {SHUTDOWN_BOUND_S:g} s; exiting", file=sys.stderr)
+    os._exit(Exit.NOT_DONE)
+
+
 async def _run(settings: object) -> int:
     from reactor.cli.errors import map_startup_errors
     from reactor.engine.engine import Engine, install_signal_handlers
@@ -40,6 +50,11 @@ async def _run(settings: object) -> int:
     with map_startup_errors():
         registry = load_hook_modules(settings.hooks.modules)  # type: ignore[attr-defined]
         async with Engine(settings, registry=registry) as engine:  # type: ignore[arg-type]
-            install_signal_handlers(engine, asyncio.get_running_loop())
+            loop = asyncio.get_running_loop()
+
+            def arm_bound() -> None:
+                loop.call_later(SHUTDOWN_BOUND_S, _give_up)
+
+            install_signal_handlers(engine, loop, on_signal=arm_bound)
             await engine.run()
     return Exit.DONE
