@@ -280,6 +280,11 @@ class Daemon:
         async with self._session.get(self.api + path) as r:
             return r.status, await r.json(content_type=None)
 
+    async def text(self, path: str) -> tuple[int, str]:
+        assert self._session is not None
+        async with self._session.get(self.api + path) as r:
+            return r.status, await r.text()
+
     async def deployment(self, group: str = GROUP) -> dict[str, Any] | None:
         status, body = await self.get(f"/v1/deployments/{group}")
         return body if status == 200 else None

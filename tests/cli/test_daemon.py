@@ -49,6 +49,8 @@ async def test_detach_then_daemon_completes_and_status_history_show_it(tmp_path:
             rows = await finished_history(cfg)
             st_json = await cli("status", GROUP, "--config", str(cfg), "--json")
             hist_table = await cli("history", "--config", str(cfg))
+            metrics_status, metrics = await daemon.text("/metrics")
+            health_status, _ = await daemon.get("/healthz")
             rc = await daemon.stop()
         apps = await c.group_apps()
     assert rows[0]["green_app"] == "/web" and rows[0]["blue_app"] == BLUE_ID
@@ -57,6 +59,10 @@ async def test_detach_then_daemon_completes_and_status_history_show_it(tmp_path:
     assert hist_table.rc == 0 and hist_table.out.startswith(f"{GROUP}: completed  /web in "), hist_table
     assert rc == 0, daemon.log()
     assert list(apps) == ["/web"] and apps["/web"]["instances"] == 3
+    assert health_status == 200 and metrics_status == 200
+    assert 'bluegreen_deployments_total{outcome="completed"} 1.0' in metrics, metrics
+    assert 'bluegreen_phase{group="web",phase="done"} 1.0' in metrics, metrics
+    assert "bluegreen_marathon_requests_total{" in metrics and "bluegreen_reaction_seconds_bucket{" in metrics
 
 
 async def test_status_of_an_unknown_group_is_exit_2_with_one_line(tmp_path: Path) -> None:
