@@ -222,6 +222,8 @@ class DeployFlow:
             async for event in sub:
                 self.events.append(event)
                 tasks = f" {len(event.tasks)} task(s)" if event.tasks else ""
+                if event.name.value == "green.scaled" and "instances" in event.counts:
+                    tasks = f" to {event.counts['instances']} of {event.counts.get('target', '?')}"
                 reason = f" — {event.reason}" if event.reason else ""
                 self.say(f"[{time.monotonic() - self.started:6.1f}s] {event.name.value}{tasks}{reason}")
 

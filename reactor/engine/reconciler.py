@@ -158,7 +158,8 @@ class Reconciler:
         green = newest_app(apps)
         if green is None:
             return intent if intent is not None and not intent.finished else None
-        if intent is not None and (not intent.finished or green.id in (intent.green_app, intent.blue_app)):
+        if intent is not None and (not intent.finished or (
+                green.id in (intent.green_app, intent.blue_app) and not _recreated(green, intent))):
             return intent
         if not e.takeover and (e.only_groups is None or group not in e.only_groups):
             return None
@@ -260,3 +261,10 @@ class Reconciler:
         if group in self._held:
             self.engine.store.release_lease(group)
             self._held.discard(group)
+
+
+def _recreated(app: Any, finished: Intent) -> bool:
+    """The app carries an id of the last deployment but was created after it ended (a new
+    deployment that reuses a freed id)."""
+    started = L.started_at_of(app.labels)
+    return started is not None and finished.finished_at is not None and started > finished.finished_at
