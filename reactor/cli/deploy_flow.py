@@ -47,6 +47,11 @@ class DeployFlow:
         self._lease_taken = False
         self._stack = contextlib.AsyncExitStack()
 
+    @property
+    def engine(self) -> Any:
+        """The in-process Engine driving the deployment (after `create_green`)."""
+        return self._engine
+
     def say(self, line: str) -> None:
         if not self.json_output and not self.quiet:
             print(("\r\033[K" if self.tty else "") + line, flush=True)

@@ -53,7 +53,7 @@ async def test_deploy_costs_exactly_its_writes_and_reads_nothing_while_waiting(
         definition = app_def("/web", n, {}, health="healthy-after-1.0s")
         flow = DeployFlow(settings, definition, group="web", batch_size=b, json_output=True, tty=False)
         await flow.create_green()
-        engine = flow._engine
+        engine = flow.engine
         windows: list[tuple[dict[str, int], dict[str, int]]] = []
         events: list[Any] = []
 
