@@ -77,6 +77,10 @@ class Reconciler:
 
     # ---- the loop body ----------------------------------------------------------------------------
     async def reconcile(self, group: str, trigger: tuple[str, float] | None = None) -> float | None:
+        with structlog.contextvars.bound_contextvars(group=group):  # every log line names its group
+            return await self._reconcile(group, trigger)
+
+    async def _reconcile(self, group: str, trigger: tuple[str, float] | None) -> float | None:
         e = self.engine
         if not e.synced_once:
             return None  # the first resync marks every group again
