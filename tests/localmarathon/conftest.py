@@ -14,8 +14,8 @@ import pytest
 
 from reactor.localmarathon.server import LocalMarathon
 
-# shared/ sits beside the repository (here and in CI's fresh clone).
-EXAMPLES = Path(__file__).resolve().parents[3] / "shared" / "reference" / "marathon-examples"
+# A copy of shared/reference/marathon-examples lives in tests/fixtures (any clone can run it).
+EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "marathon-examples"
 SSE = {"Accept": "text/event-stream"}
 
 

@@ -21,7 +21,7 @@ from reactor.adapters.marathon.errors import (
 )
 from tests.marathon.scripted import ScriptedMarathon
 
-EXAMPLES = Path("/work/shared/reference/marathon-examples")
+EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "marathon-examples"
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from reactor.core import events as ev
 from reactor.core.ids import incarnation_of, instance_id_of, normalize_app_id, parse_task_id, safe_app_id
 from reactor.core.models import App, Deployment, DeploymentRef, MarathonErrorBody, Task, TaskState
 
-EXAMPLES = Path("/work/shared/reference/marathon-examples")
+EXAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "marathon-examples"
 
 
 def _json(name: str):
@@ -27,7 +27,7 @@ def test_every_example_event_parses_into_its_model(path: Path) -> None:
 
 
 def test_constructed_111_events_of_reference_parse() -> None:
-    ref = Path("/work/shared/reference/marathon-api.md").read_text()
+    ref = (Path(__file__).resolve().parents[1] / "fixtures" / "marathon-api.md").read_text()
     lines = [ln[len("data: ") :] for ln in ref.splitlines() if ln.startswith("data: {") and "{...}" not in ln]
     assert len(lines) >= 6
     for line in lines:

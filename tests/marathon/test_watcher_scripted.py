@@ -14,7 +14,7 @@ from reactor.core.models import Snapshot
 from tests.marathon.scripted import ScriptedMarathon, frame
 
 
-async def wait_for(predicate, timeout_s: float = 10.0) -> None:
+async def wait_for(predicate, timeout_s: float = 30.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout_s
     while not predicate():
         if asyncio.get_running_loop().time() > deadline:
