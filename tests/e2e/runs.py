@@ -18,7 +18,17 @@ from typing import Any
 
 from reactor.cli.demo.ledger import LedgerSummary
 from reactor.cli.demo.load import LoadGenerator
-from tests.e2e.world import APP_ID, At, DeployRun, LoadShape, Timeline, World, deploy_green, timeline
+from tests.e2e.world import (
+    APP_ID,
+    DEPLOY_TIMEOUT_S,
+    At,
+    DeployRun,
+    LoadShape,
+    Timeline,
+    World,
+    deploy_green,
+    timeline,
+)
 
 TAIL_S = 1.0
 
@@ -50,7 +60,7 @@ async def run_ours(workdir: Path, *, instances: int = 4, batch_size: int = 1,
                    drain_source: str = "prometheus", shape: LoadShape | None = None,
                    green_env: dict[str, str] | None = None, standby: bool = False,
                    retry_on: str | None = None, health: dict[str, Any] | None = None,
-                   warmup_s: float = 1.5, tail_s: float = TAIL_S,
+                   warmup_s: float = 1.5, tail_s: float = TAIL_S, deploy_timeout_s: float = DEPLOY_TIMEOUT_S,
                    at: Callable[[World], list[At]] | None = None,
                    during: Callable[[World, LoadGenerator, dict[str, Any]], Awaitable[None]] | None = None,
                    ) -> OursRun:
@@ -69,7 +79,7 @@ async def run_ours(workdir: Path, *, instances: int = 4, batch_size: int = 1,
             watcher = asyncio.create_task(during(world, load, extra)) if during is not None else None
             try:
                 run = await deploy_green(settings, green, batch_size=batch_size,
-                                         at=at(world) if at else None)
+                                         at=at(world) if at else None, timeout_s=deploy_timeout_s)
             finally:
                 if watcher is not None:
                     watcher.cancel()

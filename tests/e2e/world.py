@@ -35,7 +35,7 @@ from reactor.settings import Settings
 
 GROUP = "web"
 APP_ID = "/e2e/web"
-DEPLOY_TIMEOUT_S = 90.0
+DEPLOY_TIMEOUT_S = 60.0
 # Health checks of the tests' apps: two worlds share 2 cores under `pytest -n 2`, and a check
 # that times out three times makes Marathon kill a healthy task under load (that is the machine,
 # not the product). bench_compare uses the sample app's defaults on both sides instead.
@@ -156,6 +156,16 @@ class DeployRun:
     summary: dict[str, Any]
     events: list[tuple[str, float]]  # (deploy event name, wall-clock time.time())
     triggers: list[At] = field(default_factory=list)
+    metrics: Any = None  # the deploying Engine's reactor.engine.metrics.Metrics
+
+    def counter(self, name: str, **labels: str) -> float:
+        """Sum of a metric's samples whose labels include `labels`."""
+        total = 0.0
+        for family in self.metrics.registry.collect():
+            for sample in family.samples:
+                if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                    total += sample.value
+        return total
 
     def first(self, name: str) -> float:
         return next(t for n, t in self.events if n == name)
@@ -278,21 +288,41 @@ async def deploy_green(settings: Settings, definition: dict[str, Any], *, batch_
     actions: list[asyncio.Task[None]] = []
     follower = asyncio.create_task(_follow(flow, events, triggers, subscribed, actions))
     await subscribed.wait()
+    driver = asyncio.create_task(flow.drive(), name="deploy-flow")
     try:
-        code = await asyncio.wait_for(flow.drive(), timeout_s)
+        done, _ = await asyncio.wait({driver}, timeout=timeout_s)
+        if not done:
+            raise AssertionError(f"deployment not finished after {timeout_s}s: {_stuck(flow, events)}")
+        code = driver.result()
     finally:
+        if not driver.done():
+            driver.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await driver
         follower.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await follower
         if actions:
             await asyncio.gather(*actions)
-    return DeployRun(code, flow.summary, events, triggers)
+    return DeployRun(code, flow.summary, events, triggers, metrics=flow.engine.metrics)
+
+
+def _stuck(flow: DeployFlow, events: list[tuple[str, float]]) -> str:
+    """What a deployment that does not end is waiting for (taken while its engine still runs)."""
+    e = flow.engine
+    st = e.reconciler.status.get(GROUP)
+    if st is None:
+        return f"no status; events {[n for n, _ in events]}"
+    return (f"events {[n for n, _ in events]}; phase {st.intent.phase.value}; blockers {st.blockers}; "
+            f"killed {sorted(st.intent.killed)}; draining {sorted(st.intent.draining)}; last plan "
+            f"{time.time() - st.updated_at:.1f}s ago; next look in {e.queue.due_in(GROUP)}s; reconciling "
+            f"now {e.queue.in_flight}; counts {st.counts}")
 
 
 async def _follow(flow: DeployFlow, events: list[tuple[str, float]], triggers: list[At],
                   subscribed: asyncio.Event, actions: list[asyncio.Task[None]]) -> None:
     seen: dict[str, int] = {}
-    async with flow._engine.bus.subscribe() as sub:
+    async with flow.engine.bus.subscribe() as sub:
         subscribed.set()
         async for event in sub:
             name = event.name.value
