@@ -14,7 +14,7 @@ import os
 import socket
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Coroutine
 from contextlib import AsyncExitStack
 from typing import Any
@@ -42,6 +42,8 @@ from reactor.engine.workqueue import WorkQueue
 from reactor.settings import Settings
 
 log = structlog.get_logger(__name__)
+
+REFRESH_ATTEMPTS = 5
 
 # Server-side filter: the events the view folds in (reference §2), plus the liveness marker.
 EVENT_TYPES = (
@@ -79,6 +81,8 @@ class Engine:
         self.serve_api = serve_api
         self.api_optional = api_optional  # deploy: a daemon may already hold the API port
         self.request_counts: Counter[tuple[str, str]] = Counter()
+        # raw reaction samples (trigger, seconds) for benchmarks and the demo; the metric has buckets
+        self.reactions: deque[tuple[str, float]] = deque(maxlen=100_000)
         self.registry = registry or DEFAULT
         self.view = ClusterView()
         self.metrics = Metrics()
@@ -92,6 +96,7 @@ class Engine:
         self.api_port: int | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._refreshing = False
+        self._app_events: dict[str, int] = {}  # events seen per app id (stale-read detection)
 
     # ---- lifecycle -----------------------------------------------------------------------------
     async def __aenter__(self) -> Engine:
@@ -181,6 +186,8 @@ class Engine:
         self.metrics.count_marathon_event(etype)
         if isinstance(event, ev.DeploymentFailed):
             self._failed_deployments[event.id] = time.monotonic()
+        if (app_id := getattr(event, "app_id", None) or getattr(event, "run_spec_id", None)) is not None:
+            self._app_events[app_id] = self._app_events.get(app_id, 0) + 1
         self.mark(self.view.apply(event), trigger=etype)
         if self.view.needs_refresh and not self._refreshing:
             self._refreshing = True
@@ -192,16 +199,7 @@ class Engine:
         try:
             while app_ids := self.view.take_needs_refresh():
                 for app_id in sorted(app_ids):
-                    try:
-                        app = await self.client.get_app(app_id)
-                    except NotFound:
-                        self.mark(self.view.remove_app(app_id), trigger=trigger)
-                        continue
-                    except MarathonError as exc:
-                        log.warning("app refresh failed; the next resync repairs it", app=app_id,
-                                    error=str(exc))
-                        continue
-                    self.mark(self.view.replace_app(app), trigger=trigger)
+                    await self._refresh_app(app_id, trigger)
         finally:
             self._refreshing = False
 
@@ -220,6 +218,26 @@ class Engine:
         group = self.reconciler.group_of_drained_task(event.task_id)
         if group is not None:
             self.mark({group}, trigger=f"drain.{event.kind.value}")
+
+    async def _refresh_app(self, app_id: str, trigger: str) -> None:
+        """Re-read one app; a read that an event for the app overtook is stale and read again
+        (applying it would undo that newer event, e.g. bring back an app just terminated)."""
+        for _ in range(REFRESH_ATTEMPTS):
+            seen = self._app_events.get(app_id, 0)
+            try:
+                app = await self.client.get_app(app_id)
+            except NotFound:
+                app = None
+            except MarathonError as exc:
+                log.warning("app refresh failed; the next resync repairs it", app=app_id, error=str(exc))
+                return
+            if self._app_events.get(app_id, 0) != seen:
+                await asyncio.sleep(0.02)  # let the burst of events for the app settle
+                continue
+            dirty = self.view.replace_app(app) if app is not None else self.view.remove_app(app_id)
+            self.mark(dirty, trigger=trigger)
+            return
+        log.warning("app kept changing while re-read; the next resync repairs it", app=app_id)
 
     def publish(self, event: DeployEvent) -> None:
         """A deploy event: to the log, the API's stream and every hook (hooks never block)."""

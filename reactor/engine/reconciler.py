@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 REPLAN_AFTER_ACTION_S = 0.05
+LB_ACTIONS = (A.LbAdd, A.LbDrain, A.LbMaint, A.LbRemove)
 
 
 @dataclass
@@ -128,15 +129,17 @@ class Reconciler:
         e.store.save_intent(group, {"intent": new.model_dump(mode="json"), "outbox": []},
                             now_s=time.time(), finished=new.finished)
         if trigger is not None and out.first_write_at is not None:
-            e.metrics.observe_reaction(trigger[0], max(0.0, out.first_write_at - trigger[1]))
+            reaction_s = max(0.0, out.first_write_at - trigger[1])
+            e.metrics.observe_reaction(trigger[0], reaction_s)
+            e.reactions.append((trigger[0], reaction_s))
         self._record_status(group, new, decision.blockers, observed)
         if new.finished and not intent.finished:
             self._finish(group, new)
             return None
         if out.failed is not None and decision.requeue_after_s is None:
             return 1.0  # a failed write is retried by the next reconcile, not by a loop here
-        if any(not isinstance(a, A.Emit | A.RequestGate) for a in decision.actions[:out.done]):
-            # the planner re-plans right after acting (LB changes raise no event)
+        if any(isinstance(a, LB_ACTIONS) for a in decision.actions[:out.done]):
+            # LB changes raise no event: re-plan right after them (Marathon writes raise events)
             return min(decision.requeue_after_s or REPLAN_AFTER_ACTION_S, REPLAN_AFTER_ACTION_S)
         return decision.requeue_after_s
 
