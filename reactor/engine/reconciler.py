@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 REPLAN_AFTER_ACTION_S = 0.05
+FAILED_ACTION_RETRY_S = 1.0
 LB_ACTIONS = (A.LbAdd, A.LbDrain, A.LbMaint, A.LbRemove)
 
 
@@ -126,7 +127,9 @@ class Reconciler:
         if out.deployment_ids:
             for dep in out.deployment_ids:
                 new = new.with_own_deployment(dep)
-        e.store.save_intent(group, {"intent": new.model_dump(mode="json"), "outbox": []},
+        undelivered = [a.event.model_dump(mode="json") for a in decision.actions[out.done:]
+                       if isinstance(a, A.Emit | A.RequestGate)]
+        e.store.save_intent(group, {"intent": new.model_dump(mode="json"), "outbox": undelivered},
                             now_s=time.time(), finished=new.finished)
         if trigger is not None and out.first_write_at is not None:
             reaction_s = max(0.0, out.first_write_at - trigger[1])
@@ -136,8 +139,8 @@ class Reconciler:
         if new.finished and not intent.finished:
             self._finish(group, new)
             return None
-        if out.failed is not None and decision.requeue_after_s is None:
-            return 1.0  # a failed write is retried by the next reconcile, not by a loop here
+        if out.failed is not None:  # retried by the next reconcile (soon), not by a loop here
+            return min(decision.requeue_after_s or FAILED_ACTION_RETRY_S, FAILED_ACTION_RETRY_S)
         if any(isinstance(a, LB_ACTIONS) for a in decision.actions[:out.done]):
             # LB changes raise no event: re-plan right after them (Marathon writes raise events)
             return min(decision.requeue_after_s or REPLAN_AFTER_ACTION_S, REPLAN_AFTER_ACTION_S)

@@ -60,13 +60,6 @@ async def test_burst_of_503s_within_client_retries(workdir: Path) -> None:
     assert_clean_switch(run, N)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "PRODUCT DEFECT: a write that fails after the client's retries (here the kill-and-scale, 6x503) "
-    "is retried only at the decision's own requeue time - for a kill decided together with the next "
-    "GREEN scale-up that is health_timeout_s (120 s here, 300 s by default) - because "
-    "Reconciler._step returns decision.requeue_after_s when an action failed (it returns 1.0 only if "
-    "that is None); the deploy events of the unexecuted part of the decision (blue.drained, "
-    "blue.killed, green.scaled) are never published (the outbox is cleared after the failure)"))
 async def test_burst_of_503s_longer_than_client_retries(workdir: Path) -> None:
     """6 x 503 from the moment GREEN's 2nd batch is healthy: the kill-and-scale fails after the
     client's 4 attempts. The deployment must still finish promptly (well under the health
