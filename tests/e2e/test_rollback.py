@@ -18,7 +18,7 @@ from tests.e2e.world import MarathonEvents, World
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
 N = 4
-UNHEALTHY_AFTER_S = 3.0  # GREEN's first task fails its health checks after ~2 batches
+UNHEALTHY_AFTER_S = 2.0  # each GREEN task fails its health checks 2 s after it started
 
 
 async def _record_marathon_events(world: World, _load: LoadGenerator, extra: dict[str, Any]) -> None:
