@@ -24,13 +24,15 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 class ReactorDaemon:
-    def __init__(self, workdir: Path, urls: list[str], socket: Path, *, drain_source: str = "prometheus",
-                 lease_ttl_s: float = 2.0) -> None:
+    def __init__(self, workdir: Path, urls: list[str], socket: Path | str, *,
+                 drain_source: str = "prometheus",
+                 lease_ttl_s: float = 2.0, lb_driver: str = "haproxy", log_level: str = "info") -> None:
         self.api_port = free_port()
         self.api = f"http://127.0.0.1:{self.api_port}"
         data = settings_dict(urls, socket, workdir / "daemon.db", drain_source=drain_source,
-                             lease_ttl_s=lease_ttl_s, api_listen=f"127.0.0.1:{self.api_port}")
-        data["log"]["level"] = "info"
+                             lease_ttl_s=lease_ttl_s, api_listen=f"127.0.0.1:{self.api_port}",
+                             lb_driver=lb_driver)
+        data["log"]["level"] = log_level
         self.config = workdir / "reactor.toml"
         self.config.write_text(to_toml(data))
         self.log = workdir / "reactor.log"
@@ -75,9 +77,14 @@ class ReactorDaemon:
                 self.kill()
                 await self.proc.wait()
 
-    async def history(self) -> list[dict[str, Any]]:
-        async with aiohttp.ClientSession() as session, session.get(f"{self.api}/v1/history") as r:
+    async def history(self, limit: int = 50) -> list[dict[str, Any]]:
+        async with aiohttp.ClientSession() as session, \
+                session.get(f"{self.api}/v1/history", params={"limit": str(limit)}) as r:
             return list((await r.json())["history"]) if r.status == 200 else []
+
+    async def metrics_text(self) -> str:
+        async with aiohttp.ClientSession() as session, session.get(f"{self.api}/metrics") as r:
+            return await r.text()
 
     async def kill_at(self, event: str, nth: int, connected: asyncio.Event) -> float:
         """SIGKILL the daemon at the `nth` deploy event `event` of its own stream; when."""
