@@ -88,6 +88,7 @@ def pair(proxy: RecordingProxy, writes: Writes, events: MarathonEvents, blue: st
          since: float) -> dict[str, list[float]]:
     out: dict[str, list[float]] = defaultdict(list)
     seen = [(t, e) for t, _, e in events.seen if t >= since]
+    prefix = blue.strip("/").replace("/", "_") + "."  # task ids of BLUE
     for w in proxy.writes:
         at = writes.arrived.get(w.n)
         if at is None or at < since:
@@ -96,7 +97,8 @@ def pair(proxy: RecordingProxy, writes: Writes, events: MarathonEvents, blue: st
         if w.method == "PUT" and w.path.endswith(green) and w.body == {"instances": 1}:
             trig = [t for t, e in before if e.get("eventType") == "api_post_event" and event_app(e) == green]
             key = "GREEN created -> first scale-up"
-        elif w.method == "POST" and w.path == "/v2/tasks/delete":
+        elif w.method == "POST" and w.path == "/v2/tasks/delete" and all(
+                str(t).startswith(prefix) for t in (w.body or {}).get("ids", [])):
             trig = [t for t, e in before if event_app(e) == green and is_healthy(e)]
             key = "GREEN batch healthy -> kill BLUE"
         elif w.method == "DELETE" and w.path.endswith(blue):

@@ -1,0 +1,136 @@
+"""Many groups deploying at once on one reactor daemon.
+
+    .venv/bin/python -m tests.bench.bench_scale [GROUPS] [INSTANCES]
+
+50 groups (default), each a BLUE app at rest with 4 virtual tasks on the embedded Marathon
+(virtual executor, tasks healthy 0.3 s after start); then 50 GREEN apps are created at once with
+the labels `bluegreen deploy` writes (instances 0) and the daemon (`python -m reactor run`, lb none,
+drain none, batch 1) drives them all. Printed: completed/total, wall time until the last one,
+reaction latency (Marathon event → write at Marathon, measured as in bench_reaction through a
+recording proxy; and the daemon's own histogram), the daemon's CPU seconds (from /proc, during
+the deployments) and its RSS (current and peak).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from reactor.cli.demo.scenario import start_local_marathon_subprocess
+from reactor.core import labels as L
+from reactor.logs import configure
+from tests.bench.bench_reaction import Writes, definition, histogram, pair, pct
+from tests.e2e.daemon import ReactorDaemon
+from tests.e2e.machine import header
+from tests.e2e.world import MarathonEvents, wait_for
+from tests.engine.harness import BLUE_STARTED, app_def
+from tests.engine.proxy import RecordingProxy
+
+HEALTH = "healthy-after-0.3s"
+
+
+def cpu_s(pid: int) -> float:
+    with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def rss_mib(pid: int) -> tuple[float, float]:
+    values = {}
+    with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+        for line in fh:
+            key, _, rest = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                values[key] = int(rest.split()[0]) / 1024
+    return values.get("VmRSS", 0.0), values.get("VmHWM", 0.0)
+
+
+async def healthy_counts(http: aiohttp.ClientSession, url: str) -> dict[str, int]:
+    async with http.get(f"{url}/v2/apps", params={"embed": "apps.tasks"}) as r:
+        apps = (await r.json())["apps"]
+    return {a["id"]: sum(1 for t in a.get("tasks") or [] if t.get("state") == "TASK_RUNNING" and all(
+        h.get("alive") for h in t.get("healthCheckResults") or [{"alive": False}])) for a in apps}
+
+
+async def main(groups: int, n: int) -> None:
+    configure(fmt="console", level="error")
+    with tempfile.TemporaryDirectory(prefix="bgscale-") as tmp:
+        work = Path(tmp)
+        writes = Writes()
+        async with start_local_marathon_subprocess(executor="virtual", workdir=work) as lm, \
+                aiohttp.ClientSession() as http:
+            async def create(body: dict[str, Any]) -> None:
+                async with http.post(f"{lm.url}/v2/apps", json=body) as r:
+                    assert r.status == 201, await r.text()
+
+            blues = [f"/g{i}/web" for i in range(groups)]
+            await asyncio.gather(*(create(app_def(b, n, {L.GROUP: f"g{i}", L.STARTED_AT: L.format_timestamp(
+                BLUE_STARTED)}, health=HEALTH)) for i, b in enumerate(blues)))
+
+            async def blues_healthy() -> bool:
+                counts = await healthy_counts(http, lm.url)
+                return all(counts.get(b, 0) >= n for b in blues)
+            await wait_for(blues_healthy, timeout_s=120, what="every BLUE healthy", interval_s=0.5)
+            async with RecordingProxy(lm.url, on_write=writes.on_write) as proxy, \
+                    MarathonEvents(lm.url) as events:
+                daemon = ReactorDaemon(work, [proxy.url], "/nonexistent", drain_source="none",
+                                       lb_driver="none", log_level="warning")
+                async with daemon:
+                    assert daemon.proc is not None
+                    pid = daemon.proc.pid
+                    cpu0, t0 = cpu_s(pid), time.time()
+                    greens = [b + "-v2" for b in blues]
+                    bodies = []
+                    for i, (b, g) in enumerate(zip(blues, greens, strict=True)):
+                        body = definition(g, n, b, 0)
+                        body["labels"][L.GROUP] = f"g{i}"
+                        body["labels"]["LOCALMARATHON_HEALTH"] = HEALTH
+                        bodies.append(body)
+                    await asyncio.gather(*(create(body) for body in bodies))
+
+                    async def all_done() -> list[dict[str, Any]] | None:
+                        h = await daemon.history(limit=1000)
+                        return h if len(h) >= groups else None
+                    history = await wait_for(all_done, timeout_s=600, what="every group done", interval_s=0.5)
+                    wall_s = time.time() - t0
+                    cpu = cpu_s(pid) - cpu0
+                    rss, hwm = rss_mib(pid)
+                    internal = histogram(await daemon.metrics_text())
+                    await asyncio.sleep(0.3)  # the last events of the run (bench pacing)
+                samples: dict[str, list[float]] = defaultdict(list)
+                for b, g in zip(blues, greens, strict=True):
+                    for key, vals in pair(proxy, writes, events, b, g, t0).items():
+                        samples[key].extend(vals)
+    outcomes: dict[str, int] = defaultdict(int)
+    for h in history:
+        outcomes[h["outcome"]] += 1
+    print(header(f"bench_scale: {groups} groups x {n} instances deploying at once, one daemon, batch 1, "
+                 f"lb none, drain none, virtual tasks (healthy 0.3 s after start)"))
+    print(f"completed: {outcomes.get('completed', 0)}/{groups} {dict(outcomes)}; wall time until the last: "
+          f"{wall_s:.1f} s")
+    print(f"daemon CPU: {cpu:.1f} s over {wall_s:.1f} s ({cpu / wall_s:.0%} of one core); RSS {rss:.0f} MiB "
+          f"(peak {hwm:.0f} MiB)")
+    allv = [v for vals in samples.values() for v in vals]
+    head = (f"{'Marathon event -> reactor write (at Marathon)':<42} {'n':>5} {'p50 ms':>8} {'p99 ms':>8} "
+            f"{'max ms':>8}")
+    print(head)
+    print("-" * len(head))
+    for key, vals in [*samples.items(), ("all", allv)]:
+        print(f"{key:<42} {len(vals):>5} {pct(vals, 50) * 1000:>8.1f} {pct(vals, 99) * 1000:>8.1f} "
+              f"{max(vals) * 1000:>8.1f}")
+    print("the daemon's bluegreen_reaction_seconds (trigger marked → first write sent):")
+    for trig, (count, under_50, mean) in sorted(internal.items()):
+        print(f"  {trig:<34} n={count:>6.0f}  <=50 ms: {under_50:6.1%}  mean {mean * 1000:6.1f} ms")
+
+
+if __name__ == "__main__":
+    args = [int(a) for a in sys.argv[1:]]
+    asyncio.run(main(args[0] if args else 50, args[1] if len(args) > 1 else 4))
