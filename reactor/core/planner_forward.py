@@ -114,6 +114,8 @@ def shifting(step: Step) -> None:
     if green is None:
         return
     _pool_green(step, green)
+    if blue is not None:
+        _repool_blue(step, blue)
     survey = drain.survey(step, blue)
     forced = drain.timeout_policy(step, survey.timed_out)
     if step.intent.phase is not Phase.SHIFTING:
@@ -143,6 +145,19 @@ def _pool_green(step: Step, green: AppView) -> None:
         step.emit(E.TRAFFIC_SHIFTED, tasks=new, green_added=len(new))
 
 
+def _repool_blue(step: Step, blue: AppView) -> None:
+    """BLUE serves until we drain it: a healthy BLUE task we did not pick that the LB does not
+    know (e.g. HAProxy restarted and lost its runtime servers) goes back into the pool rather
+    than being counted as not serving and drained."""
+    obs, i = step.obs, step.intent
+    if obs.lb is None:
+        return
+    for t in blue.healthy_tasks():
+        if t.task_id not in i.draining and t.task_id not in i.killed and obs.server(t.task_id) is None:
+            step.act(LbAdd(task_id=t.task_id, host=t.host, port=t.port))
+            step.requeue_in(LB_READY_RECHECK_S)
+
+
 def _pick_blue(step: Step, green: AppView, blue: AppView | None) -> int:
     """Drain up to one batch of BLUE: not-serving tasks first, then the oldest serving ones,
     never more than keeps the serving pool at target."""
@@ -155,7 +170,9 @@ def _pick_blue(step: Step, green: AppView, blue: AppView | None) -> int:
                   if t.state is TaskPhase.RUNNING and t.task_id not in taken]
     serving = {t.task_id for t in step.serving(blue)}
     spare = len(step.serving(green)) + len(serving) - i.target_instances
-    picks = [t for t in candidates if t.task_id not in serving]
+    repooling = {t.task_id for t in blue.healthy_tasks()
+                 if step.obs.lb is not None and step.obs.server(t.task_id) is None}
+    picks = [t for t in candidates if t.task_id not in serving and t.task_id not in repooling]
     for t in candidates:
         if t.task_id in serving and spare > 0:
             picks.append(t)

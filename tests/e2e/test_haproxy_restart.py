@@ -71,11 +71,6 @@ async def test_haproxy_restarted_mid_deployment(workdir: Path) -> None:
     assert len(run.apps_after) == 1 and run.apps_after[0]["instances"] == N
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "PRODUCT DEFECT: after the LB lost its servers the planner re-adds only GREEN; BLUE tasks "
-    "missing from the pool count as 'not serving' and are drained and killed at once "
-    "(planner_forward._pick_blue takes non-serving BLUE first) instead of being put back, so "
-    "the serving pool drops to GREEN's current count (2 of 4 here) until GREEN grows"))
 async def test_haproxy_restart_keeps_serving_capacity(workdir: Path) -> None:
     _run, figures = await _restart_run(workdir)
     assert figures["min_serving_after_refill"] is not None
