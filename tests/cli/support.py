@@ -13,10 +13,8 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import sys
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,8 @@ from typing import Any
 import aiohttp
 
 from reactor.localmarathon.server import LocalMarathon
+from tests.waiting import free_port
+from tests.waiting import wait_until as _wait_until
 
 GROUP = "web"
 BLUE_ID = "/web-blue"
@@ -33,25 +33,9 @@ TOKEN = "s3cret-token"
 REPO = Path(__file__).resolve().parents[2]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 async def wait_until(predicate: Callable[[], Any], *, timeout_s: float = 20.0, what: str,
                      interval_s: float = 0.05) -> Any:
-    """Poll a (sync or async) predicate until truthy; fail naming `what` after the deadline."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if isinstance(value, Awaitable):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-        await asyncio.sleep(interval_s)
+    return await _wait_until(predicate, timeout_s=timeout_s, what=what, interval_s=interval_s)
 
 
 # ---- app definitions ------------------------------------------------------------------------------

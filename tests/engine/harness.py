@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,6 +24,7 @@ from reactor.core.registry import Registry
 from reactor.engine.engine import Engine
 from reactor.localmarathon.server import LocalMarathon
 from reactor.settings import Settings
+from tests.waiting import free_port, wait_until
 
 GROUP = "web"
 BLUE_ID = "/web-blue"
@@ -32,25 +32,6 @@ GREEN_ID = "/web-green"
 BLUE_STARTED = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def wait_until(predicate: Callable[[], Any], *, timeout_s: float = 15.0, what: str,
-                     interval_s: float = 0.02) -> Any:
-    """Poll a (sync or async) predicate until truthy; fail naming `what` after the deadline."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if isinstance(value, Awaitable):
-            value = await value
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
-        await asyncio.sleep(interval_s)
 
 
 def health_check(interval_s: float = 0.1, grace_s: float = 5.0, max_failures: int = 3) -> dict[str, Any]:

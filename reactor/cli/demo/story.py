@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import random
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -23,6 +24,10 @@ from reactor.cli.demo.scenario import sample_app_definition, start_local_maratho
 from reactor.settings import Settings
 
 GROUP = "demo"
+# The demo's task ports: a random block below the tests' blocks (12000-19999) and local-marathon's
+# default range (20000-29999), so a demo never shares host ports with another world on the machine.
+DEMO_PORT_BLOCKS = (10000, 12000, 100)
+DEMO_PORT_BLOCK = 100
 APP_ID = "/demo/web"
 
 
@@ -80,7 +85,9 @@ async def run_story(opts: StoryOptions) -> dict[str, Any]:
     result: dict[str, Any] = {"workdir": str(workdir)}
     t0 = time.monotonic()
     async with contextlib.AsyncExitStack() as stack:
-        lm = await stack.enter_async_context(start_local_marathon_subprocess(workdir=workdir))
+        block = random.randrange(*DEMO_PORT_BLOCKS)
+        lm = await stack.enter_async_context(start_local_marathon_subprocess(
+            workdir=workdir, extra_args=("--port-range", f"{block}-{block + DEMO_PORT_BLOCK - 1}")))
         say(opts, f"embedded Marathon on {lm.url} (process executor)")
         hap = await stack.enter_async_context(HaproxyProcess(
             workdir, backends=[GROUP], retry_on=opts.haproxy_retry_on))
