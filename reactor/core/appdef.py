@@ -122,7 +122,13 @@ def green_definition(
 
 
 def green_app_id(requested_id: str, existing_ids: set[str], started_at: datetime) -> str:
-    """The requested id if free, else the requested id with a UTC timestamp suffix."""
+    """The requested id if free, else with a UTC timestamp suffix (and a counter when two
+    deployments start within the same second)."""
     if requested_id not in existing_ids:
         return requested_id
-    return f"{requested_id}-{started_at.strftime('%Y%m%d%H%M%S')}"
+    stamped = f"{requested_id}-{started_at.strftime('%Y%m%d%H%M%S')}"
+    candidate, n = stamped, 1
+    while candidate in existing_ids:
+        n += 1
+        candidate = f"{stamped}-{n}"
+    return candidate

@@ -56,3 +56,4 @@ def test_green_definition_labels_and_zero_instances() -> None:
     assert L.started_at_of(green["labels"]) == t
     assert green_app_id("/web", {"/web"}, t) == "/web-20260102030405"
     assert green_app_id("/web", set(), t) == "/web"
+    assert green_app_id("/web", {"/web", "/web-20260102030405"}, t) == "/web-20260102030405-2"

@@ -19,6 +19,9 @@ class StoreError(Exception):
         self.problem = problem
         super().__init__(f"state store {self.path}: {problem}")
 
+    def __reduce__(self) -> tuple[object, ...]:  # picklable across processes (multiprocessing)
+        return (type(self), (self.path, self.problem))
+
 
 class InvalidRecord(StoreError, ValueError):
     """A value handed to the store cannot be stored (missing key, not JSON-serializable)."""
@@ -32,6 +35,9 @@ class LeaseLost(Exception):
         self.holder = holder
         super().__init__(f"group {group!r}: lease held by {holder or 'nobody'}, not by this process")
 
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.group, self.holder))
+
 
 class RevisionConflict(Exception):
     """The intent changed since it was read (compare-and-set failed): re-read and re-plan."""
@@ -41,3 +47,6 @@ class RevisionConflict(Exception):
         self.expected = expected
         self.actual = actual
         super().__init__(f"group {group!r}: intent is at revision {actual}, expected {expected}")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.group, self.expected, self.actual))
