@@ -212,3 +212,13 @@ def load_settings(path: str | Path | None = None, *, env: bool = True) -> Settin
         return Settings.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(source, _problems(exc)) from None
+
+
+def secret_value(value: SecretStr | None, file: Path | None) -> str | None:
+    """A secret from its value or from a file (stripped); None when neither is set.
+    Raises OSError when the file cannot be read."""
+    if value is not None:
+        return value.get_secret_value()
+    if file is not None:
+        return Path(file).read_text(encoding="utf-8").strip()
+    return None

@@ -50,13 +50,9 @@ def report(exc: CliError) -> int:
 
 def read_secret(value: object, file: object) -> str | None:
     """A secret from its value (SecretStr) or from a file; None when neither is set."""
-    from pathlib import Path
+    from reactor.settings import secret_value
 
-    if value is not None:
-        return value.get_secret_value()  # type: ignore[attr-defined, no-any-return]
-    if file is not None:
-        try:
-            return Path(str(file)).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise CliError(f"cannot read token file {file}: {exc.strerror}", Exit.BAD_INPUT) from None
-    return None
+    try:
+        return secret_value(value, file)  # type: ignore[arg-type]
+    except OSError as exc:
+        raise CliError(f"cannot read token file {file}: {exc.strerror}", Exit.BAD_INPUT) from None

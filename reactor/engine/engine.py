@@ -39,7 +39,7 @@ from reactor.engine.hooks import HookDispatcher
 from reactor.engine.metrics import Metrics
 from reactor.engine.reconciler import Reconciler
 from reactor.engine.workqueue import WorkQueue
-from reactor.settings import Settings
+from reactor.settings import Settings, secret_value
 
 log = structlog.get_logger(__name__)
 
@@ -58,15 +58,6 @@ EVENT_TYPES = (
 
 def _owner_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def read_secret_file(value: Any, path: Any) -> str | None:
-    if value is not None:
-        return str(value.get_secret_value())
-    if path is not None:
-        with open(path, encoding="utf-8") as fh:
-            return fh.read().strip()
-    return None
 
 
 class Engine:
@@ -158,7 +149,7 @@ class Engine:
         from reactor.engine.api import ApiServer, build_api
         from reactor.engine.control import EngineControl
 
-        token = read_secret_file(self.settings.api.token, self.settings.api.token_file)
+        token = secret_value(self.settings.api.token, self.settings.api.token_file)
         app = build_api(EngineControl(self), self.bus, self.metrics, token=token)
         try:
             async with ApiServer(app, listen=self.settings.api.listen) as server:
