@@ -95,6 +95,9 @@ class DeploySettings(_Section):
     min_healthy_s: float = Field(0.0, ge=0)
     auto_promote: bool = True
     max_green_failures: int = Field(3, ge=0)
+    # after the last traffic shift BLUE's app stays at 0 instances this long; GREEN failing
+    # within it rolls back automatically; 0 = delete BLUE at once (the guide's step 11)
+    rollback_window_s: float = Field(60.0, ge=0)
 
 
 class ApiSettings(_Section):
@@ -106,6 +109,20 @@ class ApiSettings(_Section):
 class StateSettings(_Section):
     path: Path = Path("bluegreen.db")
     lease_ttl_s: float = Field(15.0, gt=0)
+
+
+class CoordinationBackend(StrEnum):
+    SQLITE = "sqlite"
+    ZOOKEEPER = "zookeeper"
+
+
+class CoordinationSettings(_Section):
+    """One actor per group: SQLite leases (one host) or ZooKeeper (any number of replicas)."""
+
+    backend: CoordinationBackend = CoordinationBackend.SQLITE
+    hosts: str = "127.0.0.1:2181"
+    root: str = "/bluegreen"
+    session_timeout_s: float = Field(10.0, gt=0)
 
 
 class WebhookSettings(_Section):
@@ -157,6 +174,7 @@ class Settings(BaseSettings):
     deploy: DeploySettings = Field(default_factory=DeploySettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     state: StateSettings = Field(default_factory=StateSettings)
+    coordination: CoordinationSettings = Field(default_factory=CoordinationSettings)
     hooks: HooksSettings = Field(default_factory=HooksSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 
