@@ -12,7 +12,15 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
@@ -31,6 +39,20 @@ class MarathonSettings(_Section):
     request_timeout_s: float = Field(10.0, gt=0)
     resync_interval_s: float = Field(300.0, gt=0)
     event_idle_timeout_s: float = Field(30.0, gt=0)
+    # DC/OS service account (strict mode): RS256 login, token refreshed before expiry and on 401
+    dcos_uid: str | None = None
+    dcos_private_key_file: Path | None = None
+    dcos_login_url: str | None = None  # default: <scheme>://<host of urls[0]>/acs/api/v1/auth/login
+
+    @model_validator(mode="after")
+    def _one_kind_of_auth(self) -> MarathonSettings:
+        if (self.dcos_uid is None) != (self.dcos_private_key_file is None):
+            raise ValueError("dcos_uid and dcos_private_key_file go together")
+        if self.dcos_uid is not None and (self.username or self.token or self.token_file):
+            raise ValueError("a DC/OS service account (dcos_uid) replaces username/password and token")
+        if self.dcos_login_url is not None and not self.dcos_login_url.startswith(("http://", "https://")):
+            raise ValueError(f"dcos_login_url {self.dcos_login_url!r} is not an http:// or https:// URL")
+        return self
 
     @field_validator("urls")
     @classmethod

@@ -22,6 +22,7 @@ from reactor.localmarathon import routes_apps as apps
 from reactor.localmarathon import routes_misc as misc
 from reactor.localmarathon import routes_tasks as tasks
 from reactor.localmarathon.cluster import Cluster
+from reactor.localmarathon.dcos_auth import DcosAuth
 from reactor.localmarathon.deployments import Deployments
 from reactor.localmarathon.events import DEFAULT_SLOW_CONSUMER_LIMIT, EventBus
 from reactor.localmarathon.executors import ProcessExecutor, VirtualExecutor
@@ -89,6 +90,7 @@ class LocalMarathon:
         credentials: str | None = None,
         port_range: tuple[int, int] = (20000, 29999),
         slow_consumer_limit: int = DEFAULT_SLOW_CONSUMER_LIMIT,
+        dcos_auth: DcosAuth | None = None,
     ) -> None:
         if executor not in ("process", "virtual"):
             raise ValueError(f"unknown executor {executor!r}: expected 'process' or 'virtual'")
@@ -101,6 +103,7 @@ class LocalMarathon:
         self.credentials = credentials or ""
         self.port_range = port_range
         self.slow_consumer_limit = slow_consumer_limit
+        self.dcos_auth = dcos_auth  # DC/OS login in front of the leader (not the standby)
         self.state: MarathonState | None = None
         self._runner: web.AppRunner | None = None
         self._standby_runner: web.AppRunner | None = None
@@ -134,7 +137,9 @@ class LocalMarathon:
         if self._runner is not None:
             return
         self.state = state = self._build_state()
-        app = web.Application(middlewares=[marathon_middleware], client_max_size=64 * 1024 * 1024)
+        middlewares = [marathon_middleware] if self.dcos_auth is None else [
+            self.dcos_auth.middleware, marathon_middleware]
+        app = web.Application(middlewares=middlewares, client_max_size=64 * 1024 * 1024)
         app[STATE_KEY] = state
         app[FAULTS_KEY] = state.faults
         app[CREDENTIALS_KEY] = self.credentials

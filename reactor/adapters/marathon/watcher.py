@@ -72,6 +72,8 @@ class EventWatcher:
         self._task: asyncio.Task[None] | None = None
         self._last_redirect: str | None = None
         self.connects = 0  # streams that went live (for tests and metrics)
+        self.live = False  # a stream is connected now (the `event_stream_connected` gauge)
+        self._last_status = 0
 
     # ---- lifecycle -----------------------------------------------------------------------------------
     async def __aenter__(self) -> EventWatcher:
@@ -117,6 +119,7 @@ class EventWatcher:
                     raise
                 except Exception as exc:  # any failure means: reconnect and resync
                     reason = f"{type(exc).__name__}: {exc}"
+                self.live = False
                 if loop.time() - started >= self._healthy_reset_s:
                     self._backoff.reset()
                 log.info("marathon event stream lost; reconnecting", reason=reason)
@@ -141,10 +144,12 @@ class EventWatcher:
 
     async def _remember_redirect(self, _s: Any, _ctx: SimpleNamespace, params: Any) -> None:
         resp = params.response
+        self._last_status = resp.status
         self._last_redirect = resp.headers.get("Location") if 300 <= resp.status < 400 else None
 
     async def _consume(self, session: aiohttp.ClientSession, url: str) -> None:
         self._last_redirect = None
+        await self._client.transport.ensure_auth()  # DC/OS: log in / refresh before connecting
         source: Any = None
         source = sse.EventSource(
             url,
@@ -161,6 +166,11 @@ class EventWatcher:
         except ConnectionAbortedError:
             if self._last_redirect:
                 raise _Redirected(self._last_redirect) from None
+            raise
+        except ConnectionRefusedError:  # the library's answer to a 401
+            if self._last_status == 401:  # expired or revoked: the next connect logs in again
+                transport = self._client.transport
+                transport.auth_rejected(transport.auth_headers().get("Authorization"))
             raise
         try:
             await self._deliver(source)
@@ -208,6 +218,7 @@ class EventWatcher:
                     continue
                 if resync is None:
                     self.connects += 1
+                    self.live = True
                     buffered = []
                     resync = asyncio.create_task(resync_then_flush(), name="marathon_resync")
                 try:
