@@ -65,14 +65,14 @@ class DeployFlow:
         return ours, {a.id for a in apps}
 
     async def dry_run(self) -> int:
-        from reactor.adapters.marathon.client import MarathonClient
+        from reactor.adapters.marathon.configured import client_from_settings
         from reactor.adapters.marathon.errors import MarathonError
 
         blue_desc, target = "unknown (Marathon not reachable)", self.definition.get("instances", 1)
         now = datetime.now(UTC)
         green_id = self.definition["id"]
         try:
-            async with MarathonClient(self.settings.marathon.urls, request_timeout_s=5) as client:
+            async with client_from_settings(self.settings.marathon, request_timeout_s=5) as client:
                 ours, ids = await self._blue(client)
                 green_id = green_app_id(self.definition["id"], ids, now)
                 if ours:
@@ -80,7 +80,7 @@ class DeployFlow:
                     blue_desc, target = f"{blue.id} ({blue.instances} instances)", blue.instances
                 else:
                     blue_desc = "none (first deploy)"
-        except (MarathonError, OSError):
+        except (MarathonError, OSError, ValueError):
             pass
         batch = self.batch_size or self.settings.deploy.batch_size
         green = green_definition(self.definition, green_id=green_id, group=self.group,

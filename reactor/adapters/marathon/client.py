@@ -104,7 +104,7 @@ class MarathonClient:
         await self.transport.start()
         self._started = True
         try:  # a refused DC/OS login fails the start (nothing the reactor can fix); a down IAM does not
-            await self.transport.ensure_auth()
+            await self.transport.ensure_auth(report=False)
         except MarathonUnreachable as exc:
             log.warning("dcos login failed; retried on the next request", error=str(exc))
         except BaseException:

@@ -129,8 +129,9 @@ class Transport:
         value = self._dcos.header_value if self._dcos is not None else self._authorization
         return {"Authorization": value} if value else {}
 
-    async def ensure_auth(self) -> None:
-        """Log in (or refresh) now when a DC/OS token is missing or due; no-op for static auth."""
+    async def ensure_auth(self, *, report: bool = True) -> None:
+        """Log in (or refresh) now when a DC/OS token is missing or due; no-op for static auth.
+        `report=False`: a refusal is only raised (the caller tells the user, e.g. at start)."""
         if self._dcos is None or not self._dcos.due():
             return
         if self._session is None:
@@ -138,7 +139,10 @@ class Transport:
         try:
             await self._dcos.authorization(self._session, self.ssl)
         except Unauthorized as exc:
-            self._auth_failed(str(exc))
+            if report:
+                self._auth_failed(str(exc))
+            else:
+                self.auth_error = str(exc)
             raise
 
     def auth_rejected(self, header_value: str | None) -> None:
