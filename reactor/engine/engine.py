@@ -91,6 +91,13 @@ class Engine:
 
     # ---- lifecycle -----------------------------------------------------------------------------
     async def __aenter__(self) -> Engine:
+        try:
+            return await self._enter()
+        except BaseException:  # e.g. a refused DC/OS login: close what was opened, then report
+            await self._stack.aclose()
+            raise
+
+    async def _enter(self) -> Engine:
         s = self.settings
         st = self._stack
         session = await st.enter_async_context(aiohttp.ClientSession())
