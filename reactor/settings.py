@@ -120,6 +120,9 @@ class DeploySettings(_Section):
     # after the last traffic shift BLUE's app stays at 0 instances this long; GREEN failing
     # within it rolls back automatically; 0 = delete BLUE at once (the guide's step 11)
     rollback_window_s: float = Field(60.0, ge=0)
+    # labels GREEN is created without (exact names or fnmatch patterns such as "HAPROXY_*"):
+    # marathon-lb routes every app with HAPROXY_GROUP, which would bypass our drain
+    strip_labels: list[str] = Field(default_factory=lambda: ["HAPROXY_GROUP"])
 
 
 class ApiSettings(_Section):

@@ -85,7 +85,8 @@ class DeployFlow:
         batch = self.batch_size or self.settings.deploy.batch_size
         green = green_definition(self.definition, green_id=green_id, group=self.group,
                                  target_instances=target, started_at=now, previous=None,
-                                 batch_size=self.batch_size)
+                                 batch_size=self.batch_size,
+                                 strip_labels=self.settings.deploy.strip_labels)
         plan = {"group": self.group, "blue": blue_desc, "green_app": green_id, "target_instances": target,
                 "batch_size": batch, "steps": [
                     f"create {green_id} with 0 instances",
@@ -138,7 +139,8 @@ class DeployFlow:
             self.green_id = green_app_id(self.definition["id"], ids, now)
             body = green_definition(self.definition, green_id=self.green_id, group=self.group,
                                     target_instances=self.target, started_at=now, previous=self.blue_id,
-                                    batch_size=self.batch_size)
+                                    batch_size=self.batch_size,
+                                    strip_labels=self.settings.deploy.strip_labels)
             await e.client.create_app(body)
         self.say(f"created GREEN {self.green_id} (group {self.group}, target {self.target}, "
                  f"BLUE {self.blue_id or 'none'})")
