@@ -80,6 +80,10 @@ class Metrics:
             "bluegreen_marathon_auth_failures_total",
             "Marathon refused our credentials and the reactor could not fix it (re-login failed).",
             registry=r)
+        self.store_errors = Counter(
+            "bluegreen_store_errors_total",
+            "State store / coordination backend calls that failed, by operation.", ["operation"],
+            registry=r)
 
     def watch_stream(self, is_live: Callable[[], bool]) -> None:
         """`bluegreen_event_stream_connected` reads `is_live()` at every scrape."""
@@ -87,6 +91,9 @@ class Metrics:
 
     def count_lb_error(self, operation: str, error: str) -> None:
         self.lb_errors.labels(operation=str(operation), error=str(error)).inc()
+
+    def count_store_error(self, operation: str) -> None:
+        self.store_errors.labels(operation=str(operation)).inc()
 
     def count_marathon_auth_failure(self, _reason: str = "") -> None:
         self.marathon_auth_failures.inc()
