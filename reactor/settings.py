@@ -48,8 +48,6 @@ class MarathonSettings(_Section):
     def _one_kind_of_auth(self) -> MarathonSettings:
         if (self.dcos_uid is None) != (self.dcos_private_key_file is None):
             raise ValueError("dcos_uid and dcos_private_key_file go together")
-        if self.dcos_uid is not None and (self.username or self.token or self.token_file):
-            raise ValueError("a DC/OS service account (dcos_uid) replaces username/password and token")
         if self.dcos_login_url is not None and not self.dcos_login_url.startswith(("http://", "https://")):
             raise ValueError(f"dcos_login_url {self.dcos_login_url!r} is not an http:// or https:// URL")
         return self

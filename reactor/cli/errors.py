@@ -16,12 +16,12 @@ from reactor.cli.exitcodes import Exit
 def marathon_errors() -> Iterator[None]:
     """Marathon unreachable/refusing → 4; Marathon rejecting our input → 2; state store → 2."""
     from reactor.adapters.marathon import errors as M
-    from reactor.adapters.marathon.dcos_auth import DcosKeyError
+    from reactor.adapters.marathon.dcos_auth import DcosConfigError
     from reactor.adapters.store.errors import StoreError
 
     try:
         yield
-    except DcosKeyError as exc:
+    except DcosConfigError as exc:
         raise CliError(str(exc), Exit.BAD_INPUT) from None
     except M.ValidationFailed as exc:
         raise CliError(f"Marathon rejected the app definition: {exc}", Exit.BAD_INPUT) from None

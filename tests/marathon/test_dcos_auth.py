@@ -16,7 +16,7 @@ from structlog.testing import capture_logs
 
 from reactor.adapters.marathon.client import MarathonClient
 from reactor.adapters.marathon.dcos_auth import (
-    DcosKeyError,
+    DcosConfigError,
     DcosLoginRefused,
     DcosToken,
     default_login_url,
@@ -187,9 +187,9 @@ async def test_event_stream_reconnects_with_a_fresh_token_after_expiry(tmp_path:
 def test_settings_problems_are_named(tmp_path: Path) -> None:
     not_a_key = tmp_path / "key.pem"
     not_a_key.write_text("hello")
-    with pytest.raises(DcosKeyError, match=r"key\.pem: not an unencrypted PEM private key"):
+    with pytest.raises(DcosConfigError, match=r"key\.pem: not an unencrypted PEM private key"):
         load_service_account(UID, not_a_key, "https://m/acs/api/v1/auth/login")
-    with pytest.raises(DcosKeyError, match="cannot read"):
+    with pytest.raises(DcosConfigError, match="cannot read"):
         load_service_account(UID, tmp_path / "missing.pem", "https://m/acs/api/v1/auth/login")
     assert default_login_url("https://master.mesos/service/marathon") == \
         "https://master.mesos/acs/api/v1/auth/login"

@@ -9,15 +9,23 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from reactor.adapters.marathon.client import MarathonClient
-from reactor.adapters.marathon.dcos_auth import DcosToken, default_login_url, load_service_account
+from reactor.adapters.marathon.dcos_auth import (
+    DcosConfigError,
+    DcosToken,
+    default_login_url,
+    load_service_account,
+)
 from reactor.adapters.marathon.transport import OnRequest
 from reactor.settings import MarathonSettings, secret_value
 
 
 def dcos_token_from_settings(ms: MarathonSettings) -> DcosToken | None:
-    """The service account's token keeper, or None without `dcos_uid`; raises DcosKeyError."""
+    """The service account's token keeper, or None without `dcos_uid`; raises DcosConfigError."""
     if ms.dcos_uid is None or ms.dcos_private_key_file is None:
         return None
+    if ms.username or ms.token or ms.token_file:
+        raise DcosConfigError("marathon: a DC/OS service account (dcos_uid) replaces username/password "
+                              "and token/token_file; remove those")
     login_url = ms.dcos_login_url or default_login_url(ms.urls[0])
     account = load_service_account(ms.dcos_uid, ms.dcos_private_key_file, login_url)
     return DcosToken(account, timeout_s=ms.request_timeout_s)
@@ -30,7 +38,7 @@ def client_from_settings(
     on_auth_failure: Callable[[str], None] | None = None,
     request_timeout_s: float | None = None,
 ) -> MarathonClient:
-    """Raises DcosKeyError (bad key file) or OSError (unreadable token file)."""
+    """Raises DcosConfigError (bad key file) or OSError (unreadable token file)."""
     return MarathonClient(
         ms.urls,
         username=ms.username,

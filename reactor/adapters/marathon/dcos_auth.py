@@ -40,8 +40,9 @@ class DcosLoginRefused(Unauthorized):
     """The login endpoint refused the service account (unknown uid, wrong key): not retryable."""
 
 
-class DcosKeyError(ValueError):
-    """The configured private key file cannot be used (names the file, never its content)."""
+class DcosConfigError(ValueError):
+    """The DC/OS account settings cannot be used, e.g. an unreadable key file (names the file,
+    never its content)."""
 
 
 @dataclass(frozen=True)
@@ -57,21 +58,22 @@ def default_login_url(marathon_url: str) -> str:
 
 
 def load_service_account(uid: str, key_file: str | Path, login_url: str) -> ServiceAccount:
-    """Read and check the private key; raises DcosKeyError naming the file and the problem."""
+    """Read and check the private key; raises DcosConfigError naming the file and the problem."""
     if not uid.strip():
-        raise DcosKeyError("marathon.dcos_uid is empty")
+        raise DcosConfigError("marathon.dcos_uid is empty")
     try:
         raw = Path(key_file).read_bytes()
     except OSError as exc:
-        raise DcosKeyError(f"cannot read marathon.dcos_private_key_file {key_file}: {exc.strerror}") from None
+        raise DcosConfigError(
+            f"cannot read marathon.dcos_private_key_file {key_file}: {exc.strerror}") from None
     try:
         key = load_pem_private_key(raw, password=None)
     except (ValueError, TypeError):
-        raise DcosKeyError(
+        raise DcosConfigError(
             f"marathon.dcos_private_key_file {key_file}: not an unencrypted PEM private key"
         ) from None
     if not isinstance(key, RSAPrivateKey):
-        raise DcosKeyError(f"marathon.dcos_private_key_file {key_file}: not an RSA key (RS256 needs RSA)")
+        raise DcosConfigError(f"marathon.dcos_private_key_file {key_file}: not an RSA key (RS256 needs RSA)")
     return ServiceAccount(uid=uid.strip(), login_url=login_url, private_key=key)
 
 
