@@ -7,6 +7,7 @@ global or performs I/O beyond reading the config file and the environment when a
 
 from __future__ import annotations
 
+import os
 import tomllib
 from enum import StrEnum
 from pathlib import Path
@@ -106,9 +107,29 @@ class ApiSettings(_Section):
     token_file: Path | None = None
 
 
+def default_state_path() -> Path:
+    """$XDG_STATE_HOME/bluegreen/bluegreen.db (~/.local/state/...): one absolute file per user, so
+    the daemon and `bluegreen deploy` from any directory share the same leases. The directory is
+    created when missing (a failure shows later as the store's own error)."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    path = Path(base).expanduser().absolute() / "bluegreen" / "bluegreen.db"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        pass
+    return path
+
+
 class StateSettings(_Section):
-    path: Path = Path("bluegreen.db")
+    # always absolute once loaded: a relative path in a config file is taken relative to that
+    # file's directory (load_settings), any other relative path to the working directory
+    path: Path = Field(default_factory=default_state_path)
     lease_ttl_s: float = Field(15.0, gt=0)
+
+    @field_validator("path")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().absolute()
 
 
 class CoordinationBackend(StrEnum):
@@ -123,6 +144,21 @@ class CoordinationSettings(_Section):
     hosts: str = "127.0.0.1:2181"
     root: str = "/bluegreen"
     session_timeout_s: float = Field(10.0, gt=0)
+
+    @field_validator("hosts")
+    @classmethod
+    def _hosts(cls, value: str) -> str:
+        hosts = [h.strip() for h in value.split(",")]
+        if not value.strip() or any(not h for h in hosts):
+            raise ValueError("must be a ZooKeeper connect string, e.g. 'zk-1:2181,zk-2:2181'")
+        return ",".join(hosts)
+
+    @field_validator("root")
+    @classmethod
+    def _root(cls, value: str) -> str:
+        if not value.startswith("/") or (value != "/" and value.endswith("/")) or "//" in value:
+            raise ValueError("must be an absolute ZooKeeper path like '/bluegreen' (starts with '/')")
+        return value
 
 
 class WebhookSettings(_Section):
@@ -224,12 +260,21 @@ def load_settings(path: str | Path | None = None, *, env: bool = True) -> Settin
             raise ConfigError(source, [("(file)", "no such file")]) from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(source, [("(file)", f"not valid TOML: {exc}")]) from None
+        _state_path_relative_to(data, Path(path).absolute().parent)
     try:
         if env:
             return Settings(**data)
         return Settings.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(source, _problems(exc)) from None
+
+
+def _state_path_relative_to(data: dict[str, Any], base: Path) -> None:
+    state = data.get("state")
+    if isinstance(state, dict) and isinstance(state.get("path"), str):
+        given = Path(state["path"]).expanduser()
+        if not given.is_absolute():
+            state["path"] = str(base / given)
 
 
 def secret_value(value: SecretStr | None, file: Path | None) -> str | None:
