@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 
 from reactor.adapters.store.errors import StoreError
 from reactor.adapters.store.zookeeper_backend import ZooKeeperBackend
@@ -30,7 +31,7 @@ async def main(hosts: str, group: str, owner: str, counter: str, session_s: floa
                             print("acquired", flush=True)
                         continue
                     if await backend.confirm(group) and backend.may_act(group):
-                        out.write(f"{owner}\n")
+                        out.write(f"{owner} {time.time():.6f}\n")
                 except StoreError:
                     continue
         runner.cancel()

@@ -217,10 +217,10 @@ class Worker:
         self.proc.wait()
 
 
-def start_worker(zk: ZooKeeperServer, tmp_path: Path, owner: str) -> Worker:
+def start_worker(zk: ZooKeeperServer, tmp_path: Path, owner: str, session_s: float = SESSION_S) -> Worker:
     out, counter = tmp_path / f"{owner}.out", tmp_path / f"{owner}.writes"
     with out.open("wb") as stdout:
         proc = subprocess.Popen(
             [sys.executable, "-m", "tests.zk.fencing_worker", zk.hosts, "/g", owner, str(counter),
-             str(SESSION_S)], cwd=ROOT, stdout=stdout, stderr=subprocess.STDOUT)
+             str(session_s)], cwd=ROOT, stdout=stdout, stderr=subprocess.STDOUT)
     return Worker(proc, out, counter)
