@@ -44,11 +44,14 @@ class Faults:
     requests: collections.Counter[str] = field(default_factory=collections.Counter)
     election_start_s: float = 0.0  # monotonic; the failover's election window
     election_end_s: float = 0.0
+    leader_known_s: float = 0.0  # from here to the end: elected but not ready (empty 200 streams)
     failovers: int = 0
 
-    def start_election(self, election_s: float) -> None:
+    def start_election(self, election_s: float, leader_unknown_s: float | None = None) -> None:
         self.election_start_s = time.monotonic()
         self.election_end_s = self.election_start_s + election_s
+        unknown_s = election_s / 2 if leader_unknown_s is None else min(leader_unknown_s, election_s)
+        self.leader_known_s = self.election_start_s + unknown_s
         self.failovers += 1
 
     def electing(self) -> bool:
@@ -57,8 +60,7 @@ class Faults:
 
     def leader_unknown(self) -> bool:
         """First half of the window: even `/v2/events` answers 502 (later: an empty 200)."""
-        mid = (self.election_start_s + self.election_end_s) / 2
-        return time.monotonic() < mid
+        return time.monotonic() < self.leader_known_s
 
     def take_failure(self, path: str) -> int | None:
         """Status to fail this request with, consuming one unit of the budget; None to serve it."""
@@ -91,9 +93,14 @@ def parse_faults(body: Any) -> dict[str, Any]:
             )
     fo = body.get("failover")
     if fo is not None and not (
-        isinstance(fo, dict) and _number(fo.get("election_s", 0)) and float(fo.get("election_s", 0)) >= 0
+        isinstance(fo, dict)
+        and all(
+            _number(fo.get(k, 0)) and float(fo.get(k, 0)) >= 0
+            for k in ("election_s", "leader_unknown_s")
+        )
     ):
-        details.append({"path": "/failover", "errors": ["expected {election_s: number >= 0}"]})
+        expected = "expected {election_s: number >= 0, leader_unknown_s?: number >= 0}"
+        details.append({"path": "/failover", "errors": [expected]})
     if "duplicate_events" in body and not isinstance(body["duplicate_events"], bool):
         details.append({"path": "/duplicate_events", "errors": ["expected true or false"]})
     ro = body.get("reorder_events")

@@ -34,6 +34,7 @@ class HealthManager:
         self.cluster = cluster
         self.bus = cluster.bus
         self.electing = electing  # no leader: Marathon-level checks do not run
+        self._leader_ready_s = 0.0  # monotonic; a new leader's first check comes one interval later
         self._loops: dict[tuple[str, str], list[asyncio.Task[None]]] = {}
         self._readiness: dict[str, asyncio.Task[None]] = {}
         cluster.on_instance_running = self._instance_running
@@ -97,7 +98,10 @@ class HealthManager:
             ok, cause = False, str(exc) or type(exc).__name__
         if ok is None or inst.task_id != task_id or inst.state is not TaskState.RUNNING:
             return
-        if self.electing() and check.get("protocol", "HTTP") in MARATHON_LEVEL:
+        if check.get("protocol", "HTTP") in MARATHON_LEVEL and (
+            self.electing()
+            or time.monotonic() < self._leader_ready_s + float(check.get("intervalSeconds", 60))
+        ):
             return
         self.apply(inst, idx, check, n_checks, ok, cause)
 
@@ -132,7 +136,7 @@ class HealthManager:
             self.cluster.kill(inst, decommission=False)
         self.cluster.changed.notify()
 
-    def forget_leader_results(self) -> None:
+    def forget_leader_results(self, leader_ready_s: float) -> None:
         """Leader failover: Marathon-level results lived in the old leader's memory; MESOS_* survive.
 
         The new leader starts with `healthCheckResults: []` and `tasksHealthy: 0` until its first
@@ -144,6 +148,7 @@ class HealthManager:
             for idx in list(inst.health):
                 if idx >= len(checks) or checks[idx].get("protocol", "HTTP") in MARATHON_LEVEL:
                     del inst.health[idx]
+        self._leader_ready_s = leader_ready_s
         self.cluster.changed.notify()
 
     @staticmethod

@@ -142,8 +142,10 @@ async def faults(request: web.Request) -> web.Response:
             s.bus.rng.seed(int(body["reorder_events"]["seed"]))
     dropped = 0
     if "failover" in body:
-        s.faults.start_election(float(body["failover"].get("election_s", 0)))
-        s.health.forget_leader_results()
+        fo = body["failover"]
+        unknown = fo.get("leader_unknown_s")
+        s.faults.start_election(float(fo.get("election_s", 0)), None if unknown is None else float(unknown))
+        s.health.forget_leader_results(s.faults.election_end_s)
         dropped += s.bus.drop_all("leader failover")
     if body.get("drop_event_streams") or body.get("leader_change"):
         dropped += s.bus.drop_all(
