@@ -60,17 +60,28 @@ async def _request(method: str, url: str, token: str | None) -> tuple[int, Any]:
                        Exit.MARATHON_UNREACHABLE) from None
 
 
+def api_base_url(api: str | None, settings: Any) -> str:
+    """`--api` (HOST:PORT or a URL) or `[api] listen` as a URL; a wildcard listen is called on
+    loopback. A bad address is one line and exit 2."""
+    from reactor.core.listen import client_url
+
+    try:
+        return client_url(api or settings.api.listen, tls=settings.api.tls_cert_file is not None)
+    except ValueError as exc:
+        raise CliError(f"--api: {exc}" if api else f"[api] {exc}", Exit.BAD_INPUT) from None
+
+
 async def _run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    base = f"http://{args.api or settings.api.listen}"
+    base = api_base_url(args.api, settings)
     token = read_secret(settings.api.token, settings.api.token_file)
     cmd = args.command
     if cmd == "status":
         url = f"{base}/v1/deployments" + (f"/{args.group}" if args.group else "")
-        status, body = await _request("GET", url, None)
+        status, body = await _request("GET", url, token)
     elif cmd == "history":
         url = f"{base}/v1/history" + (f"?group={args.group}" if args.group else "")
-        status, body = await _request("GET", url, None)
+        status, body = await _request("GET", url, token)
     else:
         status, body = await _request("POST", f"{base}/v1/deployments/{args.group}/{cmd}", token)
     if status >= 400:
