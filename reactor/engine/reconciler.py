@@ -246,6 +246,9 @@ class Reconciler:
             "green_instances": green.instances if green else 0,
             "blue_live": len(blue.live_tasks()) if blue else 0,
             "blue_killed": len(intent.killed), "forced": intent.forced_kills,
+            # live tasks READY in the LB pool (the watch view's traffic share; i14)
+            "pool_green": sum(observed.in_pool(t.task_id) for t in green.live_tasks()) if green else 0,
+            "pool_blue": sum(observed.in_pool(t.task_id) for t in blue.live_tasks()) if blue else 0,
         }
         self.status[group] = GroupStatus(intent, blockers, counts, time.time())
         self.engine.metrics.set_phase(group, intent.phase.value)
