@@ -41,26 +41,35 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_config_argument(p)
     p.add_argument("--group", help="deployment group (default: BLUEGREEN_GROUP label, else the app id)")
     p.add_argument("--batch-size", type=int, metavar="N", help="GREEN tasks started per step")
-    p.add_argument("--dry-run", action="store_true", help="print the plan and the app JSON; send nothing")
-    p.add_argument("--detach", action="store_true", help="create GREEN and leave it to the daemon")
-    p.add_argument("--api", metavar="HOST:PORT", help="daemon API address (default: [api] listen)")
-    p.add_argument("--json", action="store_true", help="print one JSON summary at the end")
+    add_drive_arguments(p)
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         settings = settings_from(args)
-        from reactor import logs
-
-        # the progress lines (terminal) or the one JSON object (--json) are the output: info logs
-        # would bury them, so only warnings and errors are logged then (to stderr)
-        quiet_logs = args.json or sys.stdout.isatty()
-        logs.configure(settings.log.format.value if not args.json else "json",
-                       "warning" if quiet_logs else settings.log.level)
+        configure_logs(args, settings)
         definition = _load(args)
         return asyncio.run(_run(args, settings, definition))
     except CliError as exc:
         return report(exc)
+
+
+def configure_logs(args: argparse.Namespace, settings: Any) -> None:
+    from reactor import logs
+
+    # the progress lines (terminal) or the one JSON object (--json) are the output: info logs
+    # would bury them, so only warnings and errors are logged then (to stderr)
+    quiet_logs = args.json or sys.stdout.isatty()
+    logs.configure(settings.log.format.value if not args.json else "json",
+                   "warning" if quiet_logs else settings.log.level)
+
+
+def add_drive_arguments(p: argparse.ArgumentParser) -> None:
+    """Options shared by `deploy` and `undo`."""
+    p.add_argument("--dry-run", action="store_true", help="print the plan and the app JSON; send nothing")
+    p.add_argument("--detach", action="store_true", help="create GREEN and leave it to the daemon")
+    p.add_argument("--api", metavar="HOST:PORT", help="daemon API address (default: [api] listen)")
+    p.add_argument("--json", action="store_true", help="print one JSON summary at the end")
 
 
 def _load(args: argparse.Namespace) -> dict[str, Any]:
@@ -85,6 +94,11 @@ def _load(args: argparse.Namespace) -> dict[str, Any]:
     except AppDefinitionError as exc:
         after = " (after --set)" if args.overrides else ""
         raise CliError(f"{name}: invalid app definition{after}: {exc}", Exit.BAD_INPUT) from None
+
+
+async def deploy(args: argparse.Namespace, settings: Any, definition: dict[str, Any]) -> int:
+    """Deploy `definition` (validated) per args: dry-run, detach, follow a daemon or drive here."""
+    return await _run(args, settings, definition)
 
 
 async def _run(args: argparse.Namespace, settings: Any, definition: dict[str, Any]) -> int:

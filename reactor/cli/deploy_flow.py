@@ -145,6 +145,7 @@ class DeployFlow:
                 e.store.release_lease(self.group)
                 self._lease_taken = False
             await e.client.create_app(body)
+            e.reconciler.definitions[self.group] = body  # history keeps what was posted (undo)
         self.say(f"created GREEN {self.green_id} (group {self.group}, target {self.target}, "
                  f"BLUE {self.blue_id or 'none'})")
         return self.green_id

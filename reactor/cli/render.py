@@ -59,11 +59,10 @@ def history_lines(rows: list[dict[str, Any]]) -> list[str]:
     if not rows:
         return ["no finished deployments"]
     out = []
-    for n, row in enumerate(rows):
+    for n, row in enumerate(rows, 1):
         defined = "" if row.get("green_definition") else "  (no definition kept)"
-        out.append(f"{row.get('group')}: {row.get('outcome')}  {row.get('green_app')} "
-                   f"in {float(row.get('duration_s') or 0):.1f}s  finished {row.get('finished_at')}"
-                   f"  [{n}]{defined}")
+        out.append(f"#{n} {row.get('group')}: {row.get('outcome')}  {row.get('green_app')} "
+                   f"in {float(row.get('duration_s') or 0):.1f}s  finished {row.get('finished_at')}{defined}")
     return out
 
 

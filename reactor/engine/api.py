@@ -24,6 +24,7 @@ from reactor.core.deploy_events import DeployEvent
 from reactor.core.intent import Command
 from reactor.engine.bus import EventBus, Subscription
 from reactor.engine.metrics import CONTENT_TYPE, Metrics
+from reactor.engine.ui import add_ui_routes
 
 log = structlog.get_logger(__name__)
 
@@ -216,6 +217,7 @@ def build_api(control: Control, bus: EventBus, metrics_: Metrics, *, token: str 
     app.router.add_get("/v1/deployments/{group:.+}", deployment)
     app.router.add_get("/v1/history", history)
     app.router.add_get("/v1/events", events)
+    add_ui_routes(app)  # the dashboard at /ui (reactor/engine/ui.py)
     return app
 
 
