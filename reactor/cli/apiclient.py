@@ -41,14 +41,23 @@ class DaemonApi:
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
-    async def reachable(self, timeout_s: float = 2.0) -> bool:
-        """A daemon answers /healthz here (any HTTP answer from our API counts)."""
+    async def reachable(self, group: str | None = None, timeout_s: float = 2.0) -> bool:
+        """A reactor answers here (/healthz) and acts for `group` (every group for a daemon; an
+        in-process `deploy` serves the API too, but acts for its own group only)."""
         try:
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as s, \
-                    s.get(f"{self.base}/healthz", headers=self._headers()) as resp:
-                body = await resp.json(content_type=None)
-                return resp.status == 200 and isinstance(body, dict) and body.get("status") == "ok"
-        except (aiohttp.ClientError, TimeoutError, ValueError, OSError):
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as s:
+                async with s.get(f"{self.base}/healthz", headers=self._headers()) as resp:
+                    body = await resp.json(content_type=None)
+                    if resp.status != 200 or not isinstance(body, dict) or body.get("status") != "ok":
+                        return False
+                if group is None:
+                    return True
+                async with s.get(f"{self.base}/ui/scope.json", headers=self._headers()) as resp:
+                    if resp.status == 404:
+                        return True  # a reactor without the scope route: a daemon
+                    scope = (await resp.json(content_type=None)).get("scope")
+                    return bool(scope == "all" or (isinstance(scope, list) and group in scope))
+        except (aiohttp.ClientError, TimeoutError, ValueError, OSError, AttributeError):
             return False
 
     async def request(self, method: str, path: str, what: str) -> Any:

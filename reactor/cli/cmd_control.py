@@ -102,7 +102,7 @@ async def _run(args: argparse.Namespace) -> int:
             print("\n".join(render.status_lines(rows, include_finished=bool(group))))
         return Exit.DONE
     cmd = args.command
-    if not await api.reachable():
+    if not await api.reachable(group):
         from reactor.cli.local_control import run_locally
 
         return await run_locally(settings, group, cmd, API_COMMAND[cmd], json_output=args.json,

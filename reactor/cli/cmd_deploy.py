@@ -110,7 +110,7 @@ async def _run(args: argparse.Namespace, settings: Any, definition: dict[str, An
     if args.dry_run:
         return await flow.dry_run()
     api = DaemonApi.from_settings(settings, args.api)
-    daemon = await api.reachable()
+    daemon = await api.reachable(flow.group)
     green = await flow.create_green(handover=daemon or args.detach)
     if args.detach or daemon:
         await flow.detach()

@@ -36,8 +36,24 @@ def _serve(name: str) -> web.Response:
                                  "Content-Security-Policy": "default-src 'self'; connect-src 'self'"})
 
 
+async def _scope(request: web.Request) -> web.Response:
+    """Which groups this process acts for: "all" (the daemon) or the one group of an in-process
+    `bluegreen deploy` (which serves the API too). The page shows it; `deploy` hands a deployment
+    over only to a process that acts for its group."""
+    only = _engine_groups(request.app)
+    return web.json_response({"scope": "all" if only is None else sorted(only)})
+
+
+def _engine_groups(app: web.Application) -> set[str] | None:
+    from reactor.engine.api import CONTROL  # (api.py imports this module to register the routes)
+
+    engine = getattr(app[CONTROL], "engine", None)
+    return getattr(engine, "only_groups", None)
+
+
 def add_ui_routes(app: web.Application) -> None:
-    """GET /ui (the page) and /ui/{file} (its script and style)."""
+    """GET /ui (the page), /ui/{file} (its script and style), /ui/scope.json."""
     app.router.add_get("/ui", _index)
     app.router.add_get("/ui/", _index)
+    app.router.add_get("/ui/scope.json", _scope)
     app.router.add_get("/ui/{name}", _file)
