@@ -103,8 +103,10 @@ async def _run(args: argparse.Namespace) -> int:
         return Exit.DONE
     cmd = args.command
     if not await api.reachable(group):
+        from reactor.cli.cmd_deploy import configure_logs
         from reactor.cli.local_control import run_locally
 
+        configure_logs(args, settings)  # warnings and errors only: the progress lines are the output
         return await run_locally(settings, group, cmd, API_COMMAND[cmd], json_output=args.json,
                                  config=args.config)
     answer = await api.request("POST", f"/v1/deployments/{group}/{API_COMMAND[cmd]}", f"{cmd} {group}")
