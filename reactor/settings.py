@@ -69,6 +69,18 @@ class MarathonSettings(_Section):
     request_timeout_s: float = Field(10.0, gt=0)
     resync_interval_s: float = Field(300.0, gt=0)
     event_idle_timeout_s: float = Field(30.0, gt=0)
+    # DC/OS service account (strict mode): RS256 login, token refreshed before expiry and on 401
+    dcos_uid: str | None = None
+    dcos_private_key_file: Path | None = None
+    dcos_login_url: str | None = None  # default: <scheme>://<host of urls[0]>/acs/api/v1/auth/login
+
+    @model_validator(mode="after")
+    def _one_kind_of_auth(self) -> MarathonSettings:
+        if (self.dcos_uid is None) != (self.dcos_private_key_file is None):
+            raise ValueError("dcos_uid and dcos_private_key_file go together")
+        if self.dcos_login_url is not None and not self.dcos_login_url.startswith(("http://", "https://")):
+            raise ValueError(f"dcos_login_url {self.dcos_login_url!r} is not an http:// or https:// URL")
+        return self
 
     @field_validator("urls", mode="before")
     @classmethod
@@ -154,6 +166,9 @@ class DeploySettings(_Section):
     rollback_window_s: float = Field(60.0, ge=0)
     # groups the reactor may act on (fnmatch patterns, e.g. "web-*"); empty = any
     allowed_groups: list[str] = Field(default_factory=list)
+    # labels GREEN is created without (exact names or fnmatch patterns such as "HAPROXY_*"):
+    # marathon-lb routes every app with HAPROXY_GROUP, which would bypass our drain
+    strip_labels: list[str] = Field(default_factory=lambda: ["HAPROXY_GROUP"])
 
 
 class ApiSettings(_Section):
