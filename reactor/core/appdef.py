@@ -14,7 +14,7 @@ from datetime import datetime
 from fnmatch import fnmatchcase
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
 
 from reactor.core import labels as L
 
@@ -49,7 +49,7 @@ class _HealthCheck(BaseModel):
 class _AppDef(BaseModel):
     model_config = ConfigDict(extra="allow", strict=False)
     id: str
-    instances: int = Field(1, ge=0)
+    instances: StrictInt = Field(1, ge=0)  # Marathon refuses "3"; so do we, before sending
     cmd: str | None = None
     args: list[str] | None = None
     container: dict[str, Any] | None = None
@@ -81,6 +81,10 @@ def parse_app_definition(raw: str | bytes) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise AppDefinitionError([("(file)", f"not valid JSON: {exc.msg} at line {exc.lineno} "
                                               f"column {exc.colno}")]) from None
+    except UnicodeDecodeError:  # binary input: json.loads guesses an encoding and fails
+        raise AppDefinitionError([("(file)", "not valid JSON: not UTF-8 text")]) from None
+    except RecursionError:
+        raise AppDefinitionError([("(file)", "not valid JSON: nested too deeply")]) from None
     if not isinstance(data, dict):
         raise AppDefinitionError([("(file)", "an app definition is a JSON object")])
     if "apps" in data or "groups" in data:

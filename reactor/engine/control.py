@@ -60,7 +60,13 @@ class EngineControl:
 
     def _row(self, group: str) -> dict[str, Any]:
         st = self.engine.reconciler.status[group]
-        return _intent_row(st.intent, st.blockers, st.counts)
+        row = _intent_row(st.intent, st.blockers, st.counts)
+        drains = self.engine.drains.observations()
+        row["draining"] = [  # each draining BLUE task's pending operations (None = unknown now)
+            {"task": tid, "pending": drains[tid].pending if tid in drains else None,
+             "drained": drains[tid].drained if tid in drains else False}
+            for tid in sorted(st.intent.draining)]
+        return row
 
 
 def _intent_row(intent: Intent, blockers: tuple[str, ...], counts: dict[str, int]) -> dict[str, Any]:

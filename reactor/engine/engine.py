@@ -235,8 +235,9 @@ class Engine:
 
     def publish(self, event: DeployEvent) -> None:
         """A deploy event: to the log, the API's stream and every hook (hooks never block)."""
-        log.info("deploy event", deploy_event=event.name.value, group=event.group, id=event.id,
-                 tasks=list(event.tasks), reason=event.reason)
+        bad = event.name.value in ("deployment.failed", "rollback.started", "deployment.paused")
+        (log.warning if bad else log.info)("deploy event", deploy_event=event.name.value, group=event.group,
+                                           id=event.id, tasks=list(event.tasks), reason=event.reason)
         self.bus.publish(event)
         self.hooks.dispatch(event)
 

@@ -58,6 +58,12 @@ def _json(resp: Response, key: str | None = None) -> Any:
     return data
 
 
+# fields of GET /v2/apps/{id} that describe the running app, not its definition
+RUNTIME_FIELDS = frozenset({"version", "versionInfo", "tasks", "tasksStaged", "tasksRunning", "tasksHealthy",
+                            "tasksUnhealthy", "deployments", "readinessCheckResults", "lastTaskFailure",
+                            "taskStats", "tasksLost"})
+
+
 class MarathonClient:
     """`async with MarathonClient(["http://127.0.0.1:8080"]) as m: apps = await m.list_apps()`."""
 
@@ -147,6 +153,15 @@ class MarathonClient:
         params = [("embed", e) for e in embed]
         resp = await self.transport.request("GET", "/v2/apps/{id}", _app_path(app_id), params=params)
         return App.model_validate(_json(resp, "app"))
+
+    async def app_definition(self, app_id: str) -> dict[str, Any]:
+        """The app's definition as Marathon keeps it, without its runtime fields (what a POST of
+        the same app would send)."""
+        resp = await self.transport.request("GET", "/v2/apps/{id}", _app_path(app_id))
+        data = _json(resp, "app")
+        if not isinstance(data, dict):
+            raise MarathonError(f"GET /v2/apps{app_id} did not return an app object", status=resp.status)
+        return {k: v for k, v in data.items() if k not in RUNTIME_FIELDS}
 
     async def list_tasks(self, app_id: str) -> list[Task]:
         resp = await self.transport.request("GET", "/v2/apps/{id}/tasks", _app_path(app_id) + "/tasks")

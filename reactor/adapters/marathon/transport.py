@@ -36,6 +36,7 @@ from reactor.adapters.marathon.errors import (
 log = structlog.get_logger(__name__)
 OnRequest = Callable[[str, str, int], None]
 _RETRY_STATUSES = frozenset({502, 503, 504})
+MAX_ERROR_BODY_BYTES = 64 * 1024
 
 
 class SentButUnanswered(Exception):
@@ -283,8 +284,17 @@ class Transport:
             ssl=self.ssl,
             allow_redirects=False,
         ) as resp:
-            data = await resp.read()
+            # an error body is only quoted in a message: read a bounded prefix, whatever its length
+            data = await resp.read() if resp.status < 300 else await _read_prefix(resp, MAX_ERROR_BODY_BYTES)
             return Response(resp.status, data, dict(resp.headers))
+
+
+async def _read_prefix(resp: aiohttp.ClientResponse, limit: int) -> bytes:
+    chunks, size = [], 0
+    while size < limit and (chunk := await resp.content.read(limit - size)):
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def raise_for_unexpected(resp: Response, method: str, route: str) -> None:

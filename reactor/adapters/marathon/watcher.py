@@ -6,6 +6,9 @@ for `idle_timeout_s` → reconnect), manual 302 handling with auth re-attached, 
 loop with capped, jittered backoff reset after a healthy period. After every (re)connect it
 resyncs over REST once the stream is live and delivers `on_resync(snapshot)` before any event
 received meanwhile, then events in order. It never crashes on a bad payload: `on_malformed`.
+A resync that fails, whether the REST snapshot or the `on_resync` callback raising, drops the
+stream and reconnects: a stream that is connected but never synced would be deaf. `live` says
+whether events are being delivered right now (for /readyz); `stream_state` says why not.
 """
 
 from __future__ import annotations
@@ -72,8 +75,22 @@ class EventWatcher:
         self._task: asyncio.Task[None] | None = None
         self._last_redirect: str | None = None
         self.connects = 0  # streams that went live (for tests and metrics)
-        self.live = False  # a stream is connected now (the `event_stream_connected` gauge)
-        self._last_status = 0
+        self.resync_failures = 0  # resyncs (snapshot or on_resync) that failed: each reconnects
+        self.last_error: str | None = None
+        self._stream_state = "disconnected"
+        self._last_status: int = 0  # the last connect's HTTP status (401 = log in again)
+
+    # ---- state for /readyz -------------------------------------------------------------------------
+    @property
+    def stream_state(self) -> str:
+        """'disconnected' (connecting or backing off), 'resyncing' (stream up, base not yet
+        delivered: events are buffered) or 'live' (resynced, every event delivered)."""
+        return self._stream_state
+
+    @property
+    def live(self) -> bool:
+        """True only while a resynced stream delivers events (never connected-but-deaf)."""
+        return self._stream_state == "live"
 
     # ---- lifecycle -----------------------------------------------------------------------------------
     async def __aenter__(self) -> EventWatcher:
@@ -119,7 +136,9 @@ class EventWatcher:
                     raise
                 except Exception as exc:  # any failure means: reconnect and resync
                     reason = f"{type(exc).__name__}: {exc}"
-                self.live = False
+                finally:
+                    self._stream_state = "disconnected"
+                self.last_error = reason
                 if loop.time() - started >= self._healthy_reset_s:
                     self._backoff.reset()
                 log.info("marathon event stream lost; reconnecting", reason=reason)
@@ -191,16 +210,19 @@ class EventWatcher:
         async def resync_then_flush() -> None:
             try:
                 snapshot = await self._client.snapshot()
+                self._on_resync(snapshot)
+                assert buffered is not None
+                for event in buffered:
+                    self._on_event(event)
             except Exception as exc:  # the stream is useless without a base: drop it and reconnect
+                self.resync_failures += 1
+                log.warning("marathon resync failed; reconnecting", error=f"{type(exc).__name__}: {exc}")
                 state.error = exc
                 reader.cancel()
                 return
-            self._on_resync(snapshot)
-            assert buffered is not None
-            for event in buffered:
-                self._on_event(event)
             buffered.clear()
             state.synced = True
+            self._stream_state = "live"
 
         try:
             while True:
@@ -218,7 +240,7 @@ class EventWatcher:
                     continue
                 if resync is None:
                     self.connects += 1
-                    self.live = True
+                    self._stream_state = "resyncing"
                     buffered = []
                     resync = asyncio.create_task(resync_then_flush(), name="marathon_resync")
                 try:
