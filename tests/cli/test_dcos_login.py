@@ -11,7 +11,7 @@ import aiohttp
 
 from reactor.localmarathon.dcos_auth import DcosAuth, parse_dcos_auth
 from reactor.localmarathon.server import LocalMarathon
-from tests.cli.support import Daemon, assert_one_line_error, cli, wait_until, write_config
+from tests.cli.support import Daemon, assert_one_line_error, cli, wait_until, write_config, write_green
 from tests.marathon.dcos_keys import write_private_key, write_public_key
 
 UID = "bluegreen-reactor"
@@ -110,3 +110,16 @@ async def test_local_marathon_bad_dcos_auth_is_one_line_and_exit_2(tmp_path: Pat
     assert_one_line_error(r, 2, "--dcos-auth must be UID:PUBLIC_KEY_PEM")
     r = await cli("local-marathon", "--port", "0", "--dcos-auth", f"{UID}:{tmp_path / 'missing.pem'}")
     assert_one_line_error(r, 2, "cannot read")
+
+
+async def test_deploy_creates_green_through_the_service_account(tmp_path: Path) -> None:
+    auth = DcosAuth(dict([parse_dcos_auth(f"{UID}:{write_public_key(tmp_path, 'good')}")]))
+    async with LocalMarathon(port=0, executor="virtual", lenient=True, dcos_auth=auth) as lm:
+        cfg = dcos_config(tmp_path, lm.url + "/marathon", "good")
+        r = await cli("deploy", str(write_green(tmp_path)), "--config", str(cfg), "--detach", "--json")
+        assert r.rc == 0, r
+        async with aiohttp.ClientSession() as s:
+            async with s.get(lm.url + "/v2/apps/web") as resp:
+                assert resp.status == 401 and resp.headers["WWW-Authenticate"] == "acsjwt"
+        assert auth.logins >= 1 and auth.rejected_requests == 1  # only the call just above
+        assert lm.state is not None and "/web" in lm.state.cluster.apps, "GREEN was not created"
