@@ -67,9 +67,12 @@ async def healthcheck(env: dict[str, str]) -> tuple[int, str]:
 
 async def test_healthcheck_reads_the_configured_port(tmp_path: Path) -> None:
     async with cluster(blue_instances=None) as c:
-        cfg = write_config(tmp_path, c.url, api_port=free_port())
+        port = free_port()
+        cfg = write_config(tmp_path, c.url, api_port=port)
         async with Daemon(cfg):
             assert await healthcheck({"REACTOR_CONFIG": str(cfg)}) == (0, "")
+            wildcard = {"REACTOR_CONFIG": str(cfg), "BLUEGREEN_API__LISTEN": f"0.0.0.0:{port}"}
+            assert await healthcheck(wildcard) == (0, "")  # every interface → checked on loopback
             other = {"REACTOR_CONFIG": str(cfg), "BLUEGREEN_API__LISTEN": f"0.0.0.0:{free_port()}"}
             rc, text = await healthcheck(other)
     assert rc == 1 and text.startswith("unhealthy: ") and len(text.strip().splitlines()) == 1, text
