@@ -69,6 +69,18 @@ class MarathonSettings(_Section):
     request_timeout_s: float = Field(10.0, gt=0)
     resync_interval_s: float = Field(300.0, gt=0)
     event_idle_timeout_s: float = Field(30.0, gt=0)
+    # DC/OS service account (strict mode): RS256 login, token refreshed before expiry and on 401
+    dcos_uid: str | None = None
+    dcos_private_key_file: Path | None = None
+    dcos_login_url: str | None = None  # default: <scheme>://<host of urls[0]>/acs/api/v1/auth/login
+
+    @model_validator(mode="after")
+    def _one_kind_of_auth(self) -> MarathonSettings:
+        if (self.dcos_uid is None) != (self.dcos_private_key_file is None):
+            raise ValueError("dcos_uid and dcos_private_key_file go together")
+        if self.dcos_login_url is not None and not self.dcos_login_url.startswith(("http://", "https://")):
+            raise ValueError(f"dcos_login_url {self.dcos_login_url!r} is not an http:// or https:// URL")
+        return self
 
     @field_validator("urls", mode="before")
     @classmethod
@@ -154,6 +166,9 @@ class DeploySettings(_Section):
     rollback_window_s: float = Field(60.0, ge=0)
     # groups the reactor may act on (fnmatch patterns, e.g. "web-*"); empty = any
     allowed_groups: list[str] = Field(default_factory=list)
+    # labels GREEN is created without (exact names or fnmatch patterns such as "HAPROXY_*"):
+    # marathon-lb routes every app with HAPROXY_GROUP, which would bypass our drain
+    strip_labels: list[str] = Field(default_factory=lambda: ["HAPROXY_GROUP"])
 
 
 class ApiSettings(_Section):
@@ -181,11 +196,31 @@ class ApiSettings(_Section):
         return self
 
 
+def default_state_path() -> Path:
+    """$XDG_STATE_HOME/bluegreen/bluegreen.db (~/.local/state/...): one absolute file per user, so
+    the daemon and `bluegreen deploy` from any directory share the same leases. The directory is
+    created when missing (a failure shows later as the store's own error)."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    path = Path(base).expanduser().absolute() / "bluegreen" / "bluegreen.db"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        pass
+    return path
+
+
 class StateSettings(_Section):
-    path: Path = Path("bluegreen.db")
+    # always absolute once loaded: a relative path in a config file is taken relative to that
+    # file's directory (load_settings), any other relative path to the working directory
+    path: Path = Field(default_factory=default_state_path)
     lease_ttl_s: float = Field(15.0, gt=0)
     history_max: int = Field(1000, ge=0)  # finished deployments kept per group; 0 = no limit
     history_days: float = Field(90.0, ge=0)  # and not older than this; 0 = no limit
+
+    @field_validator("path")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().absolute()
 
 
 class CoordinationBackend(StrEnum):
@@ -200,6 +235,21 @@ class CoordinationSettings(_Section):
     hosts: str = "127.0.0.1:2181"
     root: str = "/bluegreen"
     session_timeout_s: float = Field(10.0, gt=0)
+
+    @field_validator("hosts")
+    @classmethod
+    def _hosts(cls, value: str) -> str:
+        hosts = [h.strip() for h in value.split(",")]
+        if not value.strip() or any(not h for h in hosts):
+            raise ValueError("must be a ZooKeeper connect string, e.g. 'zk-1:2181,zk-2:2181'")
+        return ",".join(hosts)
+
+    @field_validator("root")
+    @classmethod
+    def _root(cls, value: str) -> str:
+        if not value.startswith("/") or (value != "/" and value.endswith("/")) or "//" in value:
+            raise ValueError("must be an absolute ZooKeeper path like '/bluegreen' (starts with '/')")
+        return value
 
 
 def _known_events(names: list[str]) -> list[str]:
@@ -324,6 +374,7 @@ def load_settings(path: str | Path | None = None, *, env: bool = True,
             raise ConfigError(source, [("(file)", "no such file")]) from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(source, [("(file)", f"not valid TOML: {exc}")]) from None
+        _state_path_relative_to(data, Path(path).absolute().parent)
     try:
         settings = Settings(**data) if env else Settings.model_validate(data)
     except ValidationError as exc:
@@ -355,6 +406,14 @@ def _readable(path: Path) -> bool:
     except OSError:
         return False
     return os.path.isfile(path)
+
+
+def _state_path_relative_to(data: dict[str, Any], base: Path) -> None:
+    state = data.get("state")
+    if isinstance(state, dict) and isinstance(state.get("path"), str):
+        given = Path(state["path"]).expanduser()
+        if not given.is_absolute():
+            state["path"] = str(base / given)
 
 
 def secret_value(value: SecretStr | None, file: Path | None) -> str | None:

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+from typing import Any
 
 from reactor.cli.common import CliError, add_config_argument, report, settings_from
 from reactor.cli.exitcodes import Exit
 
 SHUTDOWN_BOUND_S = 20.0
+STORE_PATH: dict[str, str] = {}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -25,9 +28,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         settings = settings_from(args)
         preflight(settings)
-        from reactor import logs
+        from reactor import logdedup, logs
 
         logs.configure(settings.log.format.value, settings.log.level)
+        logdedup.install()  # a failure repeated every second is logged once a minute, with a count
+        STORE_PATH["path"] = os.path.abspath(settings.state.path)  # for the start-up summary
         return asyncio.run(_run(settings))
     except CliError as exc:
         return report(exc)
@@ -92,5 +97,32 @@ async def _run(settings: object) -> int:
                 loop.call_later(SHUTDOWN_BOUND_S, _give_up)
 
             install_signal_handlers(engine, loop, on_signal=arm_bound)
-            await engine.run()
+            summary = asyncio.create_task(log_startup_summary(engine, settings), name="startup_summary")
+            try:
+                await engine.run()
+            finally:
+                summary.cancel()
     return Exit.DONE
+
+
+async def log_startup_summary(engine: Any, settings: Any) -> None:
+    """One line once the first resync is done: what this reactor talks to and acts for."""
+    import contextlib
+
+    import structlog
+
+    await engine.ready.wait()
+    leader = "unknown"
+    with contextlib.suppress(Exception):
+        leader = await engine.client.leader()
+    lb = settings.lb.driver.value
+    lb_detail = {"haproxy": str(settings.lb.haproxy.socket), "command": " ".join(settings.lb.command.argv)}
+    hooks = [*(str(getattr(w, "url", w)) for w in settings.hooks.webhooks),
+             *(" ".join(getattr(c, "argv", [str(c)])) for c in settings.hooks.commands),
+             *settings.hooks.modules]
+    structlog.get_logger("reactor.run").info(
+        "reactor started", marathon_leader=leader, marathon_urls=list(settings.marathon.urls),
+        groups=sorted(engine.view.groups()), lb=lb, lb_target=lb_detail.get(lb),
+        hooks=len(hooks), hook_targets=hooks, store=STORE_PATH.get("path"),
+        coordination=settings.coordination.backend.value, api=settings.api.listen,
+        owner=engine.owner)

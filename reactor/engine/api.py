@@ -30,6 +30,7 @@ from reactor.core.intent import Command
 from reactor.engine.api_events import StreamLimits, serve_events
 from reactor.engine.bus import EventBus
 from reactor.engine.metrics import CONTENT_TYPE, Metrics
+from reactor.engine.ui import add_ui_routes
 
 if TYPE_CHECKING:
     from reactor.settings import ApiSettings
@@ -196,6 +197,7 @@ def build_api(control: Control, bus: EventBus, metrics_: Metrics, *, token: str 
     app.router.add_get("/v1/deployments/{group:.+}", deployment)
     app.router.add_get("/v1/history", history)
     app.router.add_get("/v1/events", events)
+    add_ui_routes(app)  # the dashboard at /ui (reactor/engine/ui.py)
     return app
 
 

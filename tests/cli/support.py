@@ -117,7 +117,8 @@ def healthy(app: dict[str, Any]) -> int:
 @contextlib.asynccontextmanager
 async def cluster(blue_instances: int | None = 3) -> AsyncIterator[Cluster]:
     """LocalMarathon with BLUE (`blue_instances` healthy tasks) already running."""
-    async with LocalMarathon(host="127.0.0.1", port=0, executor="virtual", heartbeat_s=1.0) as lm, \
+    async with LocalMarathon(host="127.0.0.1", port=0, executor="virtual", heartbeat_s=1.0,
+                             lenient=True) as lm, \
             aiohttp.ClientSession() as session:
         c = Cluster(lm, session)
         if blue_instances:
