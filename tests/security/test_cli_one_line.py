@@ -13,7 +13,7 @@ from tests.waiting import free_port
 async def test_status_api_given_as_a_url_is_not_doubled() -> None:
     port = free_port()
     r = await cli("status", "--api", f"http://127.0.0.1:{port}")
-    line = assert_one_line_error(r, 4, f"http://127.0.0.1:{port}/v1/deployments")
+    line = assert_one_line_error(r, 3, f"http://127.0.0.1:{port}")  # 3: the daemon is not running
     assert "http://http://" not in line
 
 
@@ -22,7 +22,7 @@ async def test_listen_on_every_interface_is_called_on_loopback(tmp_path: Path) -
     cfg = tmp_path / "c.toml"
     cfg.write_text(f'[api]\nlisten = ":{port}"\ntoken = "x"\n')
     r = await cli("status", "--config", str(cfg))
-    assert "http://:" not in assert_one_line_error(r, 4, f"http://127.0.0.1:{port}/")
+    assert "http://:" not in assert_one_line_error(r, 3, f"http://127.0.0.1:{port}")
 
 
 async def test_run_refuses_a_taken_api_port(tmp_path: Path) -> None:
