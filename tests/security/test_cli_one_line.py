@@ -68,3 +68,14 @@ def _empty(tmp: Path) -> Path:
     path = tmp / "empty.toml"
     path.write_text("")
     return path
+
+
+async def test_credentials_in_a_marathon_url_stay_out_of_the_error_line(tmp_path: Path) -> None:
+    app = tmp_path / "app.json"
+    app.write_text('{"id": "/web", "cmd": "sleep 9"}')
+    url = f"http://ops:pw-secret-1@127.0.0.1:{free_port()}"
+    r = await cli("deploy", str(app), "--detach", env={
+        "BLUEGREEN_MARATHON__URLS": url, "BLUEGREEN_LB__DRIVER": "none",
+        "BLUEGREEN_MARATHON__REQUEST_TIMEOUT_S": "1"})
+    assert r.rc == 4, r
+    assert "pw-secret-1" not in r.err + r.out and "http://***@127.0.0.1" in r.err
