@@ -95,7 +95,7 @@ async def test_a_subscriber_that_stops_reading_is_dropped() -> None:
             assert await slow.content.readline() == b": connected\n"
             assert bus.subscriber_count == 1
             big = "x" * 10_000
-            for i in range(2000):  # never read by the client: socket buffers fill, then the queue
+            for i in range(10_000):  # never read by the client: socket buffers fill, then the queue
                 bus.publish(make_event(i).model_copy(update={"reason": big}))
                 if bus.subscriber_count == 0:
                     break
