@@ -11,6 +11,7 @@ import contextlib
 import json
 import sys
 import time
+import uuid
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
@@ -19,9 +20,10 @@ from reactor.cli.common import CliError
 from reactor.cli.errors import marathon_errors
 from reactor.cli.exitcodes import Exit
 from reactor.core import labels as L
+from reactor.core.adoption import backend_name, pick_blue, target_instances
 from reactor.core.appdef import default_group, green_app_id, green_definition
 from reactor.core.deploy_events import DeployEvent
-from reactor.core.intent import Outcome, Phase
+from reactor.core.intent import Outcome, Phase, new_intent
 
 ABORT_REASON_PREFIX = "aborted"
 
@@ -75,8 +77,8 @@ class DeployFlow:
             async with MarathonClient(self.settings.marathon.urls, request_timeout_s=5) as client:
                 ours, ids = await self._blue(client)
                 green_id = green_app_id(self.definition["id"], ids, now)
-                if ours:
-                    blue = max(ours, key=lambda a: a.instances)
+                blue = pick_blue(ours, None)
+                if blue is not None:
                     blue_desc, target = f"{blue.id} ({blue.instances} instances)", blue.instances
                 else:
                     blue_desc = "none (first deploy)"
@@ -101,7 +103,7 @@ class DeployFlow:
         except BaseException:
             if self._lease_taken:  # nothing was created: the next deploy must not wait for it
                 with contextlib.suppress(Exception):
-                    self._engine.store.release_lease(self.group)
+                    await self._engine.backend.release(self.group)
             await self._stack.aclose()
             raise
 
@@ -113,12 +115,12 @@ class DeployFlow:
                 Engine(self.settings, only_groups={self.group}, api_optional=True))
             e = self._engine
             await self._check_lb(e)
-            if not e.store.acquire_lease(self.group, ttl_s=e.settings.state.lease_ttl_s, now_s=time.time()):
-                holder = e.store.lease_holder(self.group, now_s=time.time())
+            if not await e.backend.acquire(self.group):
+                holder = await e.backend.holder(self.group)
                 raise CliError(f"group {self.group} is being deployed by another reactor ({holder})",
                                Exit.BAD_INPUT)
             self._lease_taken = True
-            active = e.store.active_intents().get(self.group)
+            active = (await e.backend.active_intents()).get(self.group)
             if active:
                 phase = active.get("intent", {}).get("phase")
                 raise CliError(f"group {self.group} has an unfinished deployment (phase {phase}); "
@@ -126,20 +128,28 @@ class DeployFlow:
             ours, ids = await self._blue(e.client)
             # never reuse an id of the group's last deployment: the reactor would take the new
             # app for a side of that finished deployment and never start this one
-            last = (e.store.load_intent(self.group) or {}).get("intent", {})
+            last = (await e.backend.load_intent(self.group) or {}).get("intent", {})
             ids |= {last.get("blue_app"), last.get("green_app")} - {None}
             now = datetime.now(UTC)
-            blue = max(ours, key=lambda a: (L.started_at_of(a.labels) or datetime.min.replace(tzinfo=UTC),
-                                            a.instances)) if ours else None
+            blue = pick_blue(ours, None)
             self.blue_id = blue.id if blue else None
-            labels = self.definition.get("labels") or {}
-            self.target = L.target_instances_of(labels) or (blue.instances if blue else
-                                                            int(self.definition.get("instances", 1)))
+            self.target = target_instances(self.definition.get("labels") or {},
+                                           blue.instances if blue else None,
+                                           int(self.definition.get("instances", 1)))
             self.green_id = green_app_id(self.definition["id"], ids, now)
             body = green_definition(self.definition, green_id=self.green_id, group=self.group,
                                     target_instances=self.target, started_at=now, previous=self.blue_id,
                                     batch_size=self.batch_size)
             await e.client.create_app(body)
+            # the intent, with GREEN's definition for `undo`, is recorded while the lease is ours:
+            # whoever drives the deployment (this process or the daemon) continues it
+            intent = new_intent(
+                group=self.group, deployment_id=str(uuid.uuid4()), green_app=self.green_id,
+                target_instances=self.target, now=now, blue_app=self.blue_id,
+                blue_instances=blue.instances if blue else 0,
+                green_instances=int(body.get("instances", 0))).with_green_definition(body)
+            await e.backend.save_intent(self.group, {"intent": intent.model_dump(mode="json"),
+                                                     "outbox": []}, finished=False)
         self.say(f"created GREEN {self.green_id} (group {self.group}, target {self.target}, "
                  f"BLUE {self.blue_id or 'none'})")
         return self.green_id
@@ -149,7 +159,7 @@ class DeployFlow:
         for it to expire before taking over) and close this process's engine."""
         if self._engine is not None:
             with contextlib.suppress(Exception):
-                self._engine.store.release_lease(self.group)
+                await self._engine.backend.release(self.group)
         await self._stack.aclose()
 
     async def _check_lb(self, e: Any) -> None:
@@ -161,7 +171,7 @@ class DeployFlow:
         if s.driver.value == "none":
             return
         labels = self.definition.get("labels") or {}
-        backend = L.overrides_of(labels).lb_backend or s.haproxy.backend.format(group=self.group)
+        backend = backend_name(s.haproxy.backend, self.group, labels)
         try:
             await e.lb.observe(backend)
         except (LbUnavailable, LbTimeout) as exc:

@@ -56,6 +56,18 @@ class Metrics:
         self.forced_kills = Counter(
             "bluegreen_forced_kills_total", "Tasks killed with work in flight (on_timeout = force).",
             registry=r)
+        self.store_errors = Counter(
+            "bluegreen_store_errors_total", "State store / coordination calls that failed.",
+            registry=r)
+        self.pool_changes = Counter(
+            "bluegreen_pool_changes_total", "LB pool changes made while a group is at rest, by kind.",
+            ["kind"], registry=r)
+        self.fail_open = Counter(
+            "bluegreen_pool_fail_open_total",
+            "Rounds where unhealthy tasks were kept in a pool because no healthy task was left.",
+            ["group"], registry=r)
+        self.lb_restarts = Counter(
+            "bluegreen_lb_restarts_total", "Load balancer restarts or reloads detected.", registry=r)
         self._phases: dict[str, str] = {}
         self._phase_lock = threading.Lock()
 
@@ -106,6 +118,18 @@ class Metrics:
 
     def count_forced_kill(self, n: int = 1) -> None:
         self.forced_kills.inc(n)
+
+    def count_store_error(self) -> None:
+        self.store_errors.inc()
+
+    def count_pool_change(self, kind: str, n: int = 1) -> None:
+        self.pool_changes.labels(kind=kind).inc(n)
+
+    def count_fail_open(self, group: str) -> None:
+        self.fail_open.labels(group=group).inc()
+
+    def count_lb_restart(self) -> None:
+        self.lb_restarts.inc()
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric (content type: `CONTENT_TYPE`)."""
