@@ -32,6 +32,7 @@ from reactor.adapters.marathon.watcher import EventWatcher
 from reactor.adapters.store.errors import StoreError
 from reactor.adapters.store.factory import build_backend
 from reactor.core import events as ev
+from reactor.core.allowlist import group_refusal
 from reactor.core.deploy_events import DeployEvent
 from reactor.core.models import Snapshot
 from reactor.core.registry import DEFAULT, Registry
@@ -42,6 +43,8 @@ from reactor.engine.control import EngineControl
 from reactor.engine.controllers import Controllers
 from reactor.engine.deps import Clock, Deps
 from reactor.engine.hooks import HookDispatcher
+from reactor.engine.housekeeping import prune_forever
+from reactor.engine.lbguard import GuardedLoadBalancer
 from reactor.engine.metrics import Metrics
 from reactor.engine.workqueue import WorkQueue
 from reactor.settings import Settings, secret_value
@@ -93,6 +96,7 @@ class Engine:
         self._failed_deployments: dict[str, float] = {}  # Marathon deployment id -> when seen
         self.api_port: int | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._refused_groups: set[str] = set()  # [deploy] allowed_groups refusals already logged
         self._refreshing = False
         self._app_events: dict[str, int] = {}  # events seen per app id (stale-read detection)
 
@@ -120,10 +124,10 @@ class Engine:
         self.client = await st.enter_async_context(client_from_settings(
             s.marathon, on_request=self._count_request,
             on_auth_failure=self.metrics.count_marathon_auth_failure))
-        self.lb = await st.enter_async_context(build_load_balancer(
+        self.lb = await st.enter_async_context(GuardedLoadBalancer(build_load_balancer(
             s.lb.driver.value, haproxy_socket=s.lb.haproxy.socket,
             haproxy_timeout_s=s.lb.haproxy.timeout_s, command_argv=list(s.lb.command.argv),
-            command_timeout_s=s.lb.command.timeout_s))
+            command_timeout_s=s.lb.command.timeout_s), s.lb.allowed_backends))
         self.drains = await st.enter_async_context(DrainWatcher(self._on_drain_event, session=None))
         c = s.coordination
         self.backend = await st.enter_async_context(build_backend(
@@ -166,6 +170,9 @@ class Engine:
                 tg.create_task(self._keep_leases_forever(), name="renew_leases"),
                 tg.create_task(self._safety_resync_forever(), name="safety_resync"),
             ]
+            if self.only_groups is None:  # the daemon keeps the store bounded (not a CLI run)
+                tasks.append(tg.create_task(
+                    prune_forever(self.backend, self.settings, self.clock.mono), name="prune"))
             if self.serve_api:
                 tasks.append(tg.create_task(self._serve_api(), name="serve_api"))
             await self._stopping.wait()
@@ -200,7 +207,14 @@ class Engine:
 
     # ---- inputs: everything only marks groups dirty -----------------------------------------------
     def wants(self, group: str) -> bool:
-        return self.only_groups is None or group in self.only_groups
+        if self.only_groups is not None and group not in self.only_groups:
+            return False
+        if (reason := group_refusal(group, self.settings.deploy.allowed_groups)) is not None:
+            if group not in self._refused_groups:  # once per group: labels are anyone's to set
+                self._refused_groups.add(group)
+                log.warning("group ignored", reason=reason)
+            return False
+        return True
 
     def mark(self, groups: set[str] | list[str], trigger: str) -> None:
         now = self.clock.mono()
