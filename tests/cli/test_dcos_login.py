@@ -64,9 +64,9 @@ async def test_daemon_logs_in_relogs_in_and_reports_an_unfixable_401(tmp_path: P
             await post(lm.url + "/_localmarathon/faults", {"drop_event_streams": True})
 
             async def unready() -> bool:
-                status, _ = await daemon.get("/readyz")
-                return status == 503
-            await wait_until(unready, what="/readyz 503 after the refused login")
+                status, body = await daemon.get("/readyz")
+                return status == 503 and "refuses our credentials" in body.get("reason", "")
+            await wait_until(unready, what="/readyz 503 naming the refused login")
             _, text = await daemon.text("/metrics")
             assert metric(text, "bluegreen_marathon_auth_failures_total") >= 1.0, text
             assert metric(text, "bluegreen_event_stream_connected") == 0.0, text
