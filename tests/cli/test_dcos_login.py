@@ -99,6 +99,9 @@ async def test_unusable_key_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
     (tmp_path / "good.pem").write_text("not a key\n")
     r = await cli("run", "--config", str(cfg))
     assert_one_line_error(r, 2, "good.pem", "not an unencrypted PEM private key")
+    checked = await cli("config", "check", str(cfg))  # `config check` refuses what `run` would
+    assert checked.rc == 2 and "marathon.dcos_private_key_file" in checked.err, checked
+    assert "not an unencrypted PEM private key" in checked.err, checked
     half = write_config(tmp_path, "http://127.0.0.1:9", name="half.toml")
     half.write_text(half.read_text().replace("event_idle_timeout_s = 5.0", f'dcos_uid = "{UID}"'))
     r = await cli("config", "check", str(half))
