@@ -112,7 +112,7 @@ class DeployFlow:
 
         with marathon_errors():
             self._engine = await self._stack.enter_async_context(
-                Engine(self.settings, only_groups={self.group}, api_optional=True))
+                Engine(_without_window(self.settings), only_groups={self.group}, api_optional=True))
             e = self._engine
             await self._check_lb(e)
             if not await e.backend.acquire(self.group):
@@ -265,3 +265,10 @@ class DeployFlow:
             self.say(f"\n{outcome} in {summary['duration_s']:.1f}s — {summary['marathon_requests_total']} "
                      f"Marathon requests" + (f" — {summary['reason']}" if summary["reason"] else ""))
         return Exit.DONE if outcome == Outcome.COMPLETED.value else Exit.NOT_DONE
+
+
+def _without_window(settings: Any) -> Any:
+    """The in-process engine ends with this command: a rollback window needs a reactor that keeps
+    running (the daemon), so `deploy` without one deletes BLUE right after the last shift."""
+    deploy = settings.deploy.model_copy(update={"rollback_window_s": 0.0})
+    return settings.model_copy(update={"deploy": deploy})

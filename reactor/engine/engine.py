@@ -42,6 +42,7 @@ from reactor.engine.control import EngineControl
 from reactor.engine.controllers import Controllers
 from reactor.engine.deps import Clock, Deps
 from reactor.engine.hooks import HookDispatcher
+from reactor.engine.lbwatch import watch_lb_restarts
 from reactor.engine.metrics import Metrics
 from reactor.engine.workqueue import WorkQueue
 from reactor.settings import Settings, secret_value
@@ -165,6 +166,10 @@ class Engine:
             ]
             if self.serve_api:
                 tasks.append(tg.create_task(self._serve_api(), name="serve_api"))
+            process_info = getattr(self.lb, "process_info", None)
+            if process_info is not None:
+                tasks.append(tg.create_task(watch_lb_restarts(
+                    process_info, self._on_lb_restart, self.metrics), name="watch_lb_restarts"))
             await self._stopping.wait()
             await self.queue.stop()
             for t in tasks:
@@ -251,6 +256,10 @@ class Engine:
         group = self.controllers.group_of_drained_task(event.task_id)
         if group is not None:
             self.mark({group}, trigger=f"drain.{event.kind.value}")
+
+    def _on_lb_restart(self) -> None:
+        if self.controllers.synced:
+            self.mark(set(self.view.groups()), trigger="lb.restart")
 
     def _on_reaction(self, trigger: str, seconds: float) -> None:
         self.metrics.observe_reaction(trigger, seconds)

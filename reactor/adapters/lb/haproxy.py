@@ -78,6 +78,14 @@ class HaproxyLoadBalancer(Lifecycle):
         """HAProxy's version string (`show version`), e.g. "2.6.12-1+deb12u4"."""
         return (await self._api.run("show version")).strip()
 
+    async def process_info(self) -> tuple[str, int]:
+        """(Pid, Uptime_sec) of the HAProxy process answering `show info`: a new pid or a
+        smaller uptime means HAProxy was restarted or reloaded (runtime-added servers lost)."""
+        info = dict(line.split(": ", 1) for line in (await self._api.run("show info")).splitlines()
+                    if ": " in line)
+        uptime = info.get("Uptime_sec", "").strip()
+        return info.get("Pid", "?").strip(), int(uptime) if uptime.isdigit() else 0
+
     async def _run(self, backend: str, command: str) -> Outcome:
         answer = await self._api.run(command)
         outcome = answers.classify(answer, command=command, backend=backend, target=self.target)
