@@ -22,8 +22,12 @@ from reactor.engine.deps import Mark
 
 class EngineControl:
     def __init__(self, *, controllers: Controllers, backend: Backend, mark: Mark,
-                 is_synced: Callable[[], bool], watcher_ok: Callable[[], bool]) -> None:
+                 is_synced: Callable[[], bool], watcher_ok: Callable[[], bool],
+                 auth_error: Callable[[], str | None] = lambda: None,
+                 drain_observations: Callable[[], dict[str, Any]] = dict) -> None:
         self.controllers = controllers
+        self.auth_error = auth_error  # a Marathon 401 the reactor cannot fix (DC/OS login)
+        self.drain_observations = drain_observations
         self.backend = backend
         self.mark = mark
         self.is_synced = is_synced
@@ -39,6 +43,8 @@ class EngineControl:
             return f"state store failing: {self.backend.problem}"
         if not self.watcher_ok():
             return "Marathon event stream not delivering"
+        if (problem := self.auth_error()) is not None:
+            return f"Marathon refuses our credentials: {problem}"
         return None
 
     def replica(self) -> dict[str, Any]:
@@ -85,6 +91,11 @@ class EngineControl:
         st = self.controllers.status[group]
         row = _intent_row(st.intent, st.blockers, st.counts)
         row["pool"] = self.controllers.pool_status(group)
+        drains = self.drain_observations()
+        row["draining"] = [  # each draining BLUE task's pending operations (None = unknown now)
+            {"task": tid, "pending": drains[tid].pending if tid in drains else None,
+             "drained": drains[tid].drained if tid in drains else False}
+            for tid in sorted(st.intent.draining)]
         return row
 
 

@@ -71,6 +71,7 @@ class GroupController:
         self._gate_answer: tuple[GateAnswer, str | None] | None = None
         self._gate_running = False
         self._store_failures = 0
+        self._definition: dict[str, Any] | None = None  # GREEN's definition read on adoption
 
     # ---- inputs ----------------------------------------------------------------------------------
     def queue_command(self, command: Command) -> None:
@@ -108,6 +109,8 @@ class GroupController:
         if intent is not stored.intent and intent is not None:
             log.info("deployment taken over", green=intent.green_app, blue=intent.blue_app,
                      target=intent.target_instances)
+            if intent.green_definition is None:
+                self._read_definition(intent.green_app)
         if intent is None or intent.finished:
             requeue = await self.pool.keep(apps, stored.intent, trigger, r)
             await self._release()
@@ -135,7 +138,24 @@ class GroupController:
             finished=intent.finished)
         self._cached = _Stored(intent, [])
 
+    def _read_definition(self, green_id: str) -> None:
+        """Read GREEN's definition once (history keeps it, for `undo`); folded into the intent
+        by a later round. Nothing else depends on it: a failed read is a warning."""
+        async def read() -> None:
+            try:
+                self._definition = await self.deps.marathon.app_definition(green_id)
+            except Exception as exc:
+                log.warning("GREEN's definition not read; undo will not offer it", app=green_id,
+                            error=str(exc))
+                return
+            self.deps.mark({self.group}, "definition")
+
+        self.deps.spawn(read(), f"definition:{self.group}")
+
     def _fold_inputs(self, intent: Intent, r: Reading) -> Intent:
+        if intent.green_definition is None and self._definition is not None:
+            intent = intent.with_green_definition(self._definition)
+        self._definition = None
         for command in self._commands:
             intent = intent.with_command(command, r.wall)
         self._commands = []
@@ -243,6 +263,9 @@ class GroupController:
             "green_instances": green.instances if green else 0,
             "blue_live": len(blue.live_tasks()) if blue else 0,
             "blue_killed": len(intent.killed), "forced": intent.forced_kills,
+            # live tasks READY in the LB pool (the watch view's traffic share)
+            "pool_green": sum(observed.in_pool(t.task_id) for t in green.live_tasks()) if green else 0,
+            "pool_blue": sum(observed.in_pool(t.task_id) for t in blue.live_tasks()) if blue else 0,
         }
         self.status = GroupStatus(intent, blockers, counts, r.wall.timestamp())
         self.deps.metrics.set_phase(self.group, intent.phase.value)

@@ -26,12 +26,13 @@ import structlog
 from reactor.adapters.drain.models import DrainEvent
 from reactor.adapters.drain.watcher import DrainWatcher
 from reactor.adapters.lb import build_load_balancer
-from reactor.adapters.marathon.client import MarathonClient
+from reactor.adapters.marathon.configured import client_from_settings
 from reactor.adapters.marathon.errors import MarathonError, NotFound
 from reactor.adapters.marathon.watcher import EventWatcher
 from reactor.adapters.store.errors import StoreError
 from reactor.adapters.store.factory import build_backend
 from reactor.core import events as ev
+from reactor.core.allowlist import group_refusal
 from reactor.core.deploy_events import DeployEvent
 from reactor.core.models import Snapshot
 from reactor.core.registry import DEFAULT, Registry
@@ -42,6 +43,8 @@ from reactor.engine.control import EngineControl
 from reactor.engine.controllers import Controllers
 from reactor.engine.deps import Clock, Deps
 from reactor.engine.hooks import HookDispatcher
+from reactor.engine.housekeeping import prune_forever
+from reactor.engine.lbguard import GuardedLoadBalancer
 from reactor.engine.lbwatch import watch_lb_restarts
 from reactor.engine.metrics import Metrics
 from reactor.engine.workqueue import WorkQueue
@@ -94,6 +97,7 @@ class Engine:
         self._failed_deployments: dict[str, float] = {}  # Marathon deployment id -> when seen
         self.api_port: int | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._refused_groups: set[str] = set()  # [deploy] allowed_groups refusals already logged
         self._refreshing = False
         self._app_events: dict[str, int] = {}  # events seen per app id (stale-read detection)
 
@@ -108,21 +112,23 @@ class Engine:
 
     # ---- lifecycle -----------------------------------------------------------------------------
     async def __aenter__(self) -> Engine:
+        try:
+            return await self._enter()
+        except BaseException:  # e.g. a refused DC/OS login: close what was opened, then report
+            await self._stack.aclose()
+            raise
+
+    async def _enter(self) -> Engine:
         s = self.settings
         st = self._stack
         session = await st.enter_async_context(aiohttp.ClientSession())
-        self.client = await st.enter_async_context(MarathonClient(
-            s.marathon.urls, username=s.marathon.username,
-            password=s.marathon.password.get_secret_value() if s.marathon.password else None,
-            token=s.marathon.token.get_secret_value() if s.marathon.token else None,
-            token_file=str(s.marathon.token_file) if s.marathon.token_file else None,
-            ca_file=str(s.marathon.ca_file) if s.marathon.ca_file else None,
-            verify_tls=s.marathon.verify_tls, request_timeout_s=s.marathon.request_timeout_s,
-            on_request=self._count_request))
-        self.lb = await st.enter_async_context(build_load_balancer(
+        self.client = await st.enter_async_context(client_from_settings(
+            s.marathon, on_request=self._count_request,
+            on_auth_failure=self.metrics.count_marathon_auth_failure))
+        self.lb = await st.enter_async_context(GuardedLoadBalancer(build_load_balancer(
             s.lb.driver.value, haproxy_socket=s.lb.haproxy.socket,
             haproxy_timeout_s=s.lb.haproxy.timeout_s, command_argv=list(s.lb.command.argv),
-            command_timeout_s=s.lb.command.timeout_s))
+            command_timeout_s=s.lb.command.timeout_s), s.lb.allowed_backends))
         self.drains = await st.enter_async_context(DrainWatcher(self._on_drain_event, session=None))
         c = s.coordination
         self.backend = await st.enter_async_context(build_backend(
@@ -139,6 +145,7 @@ class Engine:
             self.client, on_event=self._on_marathon_event, on_resync=self._on_resync,
             event_types=EVENT_TYPES, idle_timeout_s=s.marathon.event_idle_timeout_s,
             on_reconnect=self.metrics.count_stream_reconnect, on_malformed=self._on_malformed)
+        self.metrics.watch_stream(lambda: self.watcher.live)
         return self
 
     def _deps(self) -> Deps:
@@ -164,6 +171,9 @@ class Engine:
                 tg.create_task(self._keep_leases_forever(), name="renew_leases"),
                 tg.create_task(self._safety_resync_forever(), name="safety_resync"),
             ]
+            if self.only_groups is None:  # the daemon keeps the store bounded (not a CLI run)
+                tasks.append(tg.create_task(
+                    prune_forever(self.backend, self.settings, self.clock.mono), name="prune"))
             if self.serve_api:
                 tasks.append(tg.create_task(self._serve_api(), name="serve_api"))
             process_info = getattr(self.lb, "process_info", None)
@@ -183,7 +193,8 @@ class Engine:
         return EngineControl(
             controllers=self.controllers, backend=self.backend,
             mark=lambda groups, trigger: self.mark(groups, trigger=trigger),
-            is_synced=lambda: self.controllers.synced, watcher_ok=lambda: True)
+            is_synced=lambda: self.controllers.synced, watcher_ok=lambda: self.watcher.live,
+            auth_error=lambda: self.client.auth_error, drain_observations=self.drains.observations)
 
     async def _serve_api(self) -> None:
         token = secret_value(self.settings.api.token, self.settings.api.token_file)
@@ -201,7 +212,14 @@ class Engine:
 
     # ---- inputs: everything only marks groups dirty -----------------------------------------------
     def wants(self, group: str) -> bool:
-        return self.only_groups is None or group in self.only_groups
+        if self.only_groups is not None and group not in self.only_groups:
+            return False
+        if (reason := group_refusal(group, self.settings.deploy.allowed_groups)) is not None:
+            if group not in self._refused_groups:  # once per group: labels are anyone's to set
+                self._refused_groups.add(group)
+                log.warning("group ignored", reason=reason)
+            return False
+        return True
 
     def mark(self, groups: set[str] | list[str], trigger: str) -> None:
         now = self.clock.mono()
@@ -287,8 +305,9 @@ class Engine:
 
     def publish(self, event: DeployEvent) -> None:
         """A deploy event: to the log, the API's stream and every hook (hooks never block)."""
-        log.info("deploy event", deploy_event=event.name.value, group=event.group, id=event.id,
-                 tasks=list(event.tasks), reason=event.reason)
+        bad = event.name.value in ("deployment.failed", "rollback.started", "deployment.paused")
+        (log.warning if bad else log.info)("deploy event", deploy_event=event.name.value, group=event.group,
+                                           id=event.id, tasks=list(event.tasks), reason=event.reason)
         self.bus.publish(event)
         self.hooks.dispatch(event)
 
