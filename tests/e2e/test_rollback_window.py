@@ -66,7 +66,8 @@ async def test_green_unhealthy_within_the_window_rolls_back(workdir: Path) -> No
                 flag.touch()  # GREEN turns unhealthy after the deployment completed its shifts
                 history = await wait_for(lambda: _history(daemon, 2), timeout_s=90,
                                          what="the automatic rollback")
-                await load.wait_for(lambda s: s.ok >= shape.rate_per_s, timeout_s=30)
+                ok = load.summary().ok
+                await load.wait_for(lambda s: s.ok >= ok + shape.rate_per_s, timeout_s=30)
             apps = await world.group_apps()
             summary = load.summary().to_dict()
         finally:
