@@ -41,6 +41,8 @@ class EngineControl:
             return "waiting for the first read of Marathon"
         if not self.backend.ok:
             return f"state store failing: {self.backend.problem}"
+        if (problem := self.controllers.store_problem()) is not None:
+            return f"state store failing: {problem}"
         if not self.watcher_ok():
             return "Marathon event stream not delivering"
         if (problem := self.auth_error()) is not None:

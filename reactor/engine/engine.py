@@ -261,7 +261,7 @@ class Engine:
         try:
             active = await self.backend.active_intents()
         except StoreError as exc:
-            self.metrics.count_store_error()
+            self.metrics.count_store_error("active_intents")
             log.warning("state store failed while listing deployments", error=str(exc))
             return
         self.mark(set(active), trigger="resync")
