@@ -63,6 +63,9 @@ async def run_replicas(workdir: Path, zk: ZooKeeperServer, act: Callable[[Replic
         replicas = [Replica(name, workdir, world.lm.url, world.hap.stats_socket, zk_hosts=zk.hosts,
                             session_timeout_s=SESSION_S) for name in ("r1", "r2")]
         async with replicas[0], replicas[1]:
+            for r in replicas:  # each daemon says it coordinates on ZooKeeper (GET /v1/replica)
+                info = await r.replica_info()
+                assert info is not None and info["coordination"] == "zookeeper", info
             await _create(world, APP_ID, "v1", None, started_ago_s=3600)
             await wait_for(lambda: _history(replicas, 1), timeout_s=60, what="BLUE put into service")
             result: dict[str, Any] = {"replicas": replicas,
