@@ -63,6 +63,14 @@ async def test_two_backends_contend_one_acts_and_release_hands_over(
     assert await b.acquire("/prod/web") and b.acting_for() == {"/prod/web", "/prod/api"}
 
 
+async def test_heartbeats_keep_an_idle_holder_trusted_past_the_session(zookeeper: ZooKeeperServer) -> None:
+    async with backend(zookeeper, "a", session_s=0.8) as a:
+        assert await a.acquire("/g")
+        ops = a._session.ops
+        await wait_until(lambda: a._session.ops >= ops + 8, what="heartbeats over two sessions")
+        assert a.may_act("/g") and await a.confirm("/g") and a.ok
+
+
 async def test_intent_is_fenced_by_the_lease(pair: tuple[ZooKeeperBackend, ...]) -> None:
     a, b = pair
     assert await a.acquire("/g")
