@@ -78,6 +78,7 @@ class EventWatcher:
         self.resync_failures = 0  # resyncs (snapshot or on_resync) that failed: each reconnects
         self.last_error: str | None = None
         self._stream_state = "disconnected"
+        self._last_status: int = 0  # the last connect's HTTP status (401 = log in again)
 
     # ---- state for /readyz -------------------------------------------------------------------------
     @property
@@ -162,10 +163,12 @@ class EventWatcher:
 
     async def _remember_redirect(self, _s: Any, _ctx: SimpleNamespace, params: Any) -> None:
         resp = params.response
+        self._last_status = resp.status
         self._last_redirect = resp.headers.get("Location") if 300 <= resp.status < 400 else None
 
     async def _consume(self, session: aiohttp.ClientSession, url: str) -> None:
         self._last_redirect = None
+        await self._client.transport.ensure_auth()  # DC/OS: log in / refresh before connecting
         source: Any = None
         source = sse.EventSource(
             url,
@@ -182,6 +185,11 @@ class EventWatcher:
         except ConnectionAbortedError:
             if self._last_redirect:
                 raise _Redirected(self._last_redirect) from None
+            raise
+        except ConnectionRefusedError:  # the library's answer to a 401
+            if self._last_status == 401:  # expired or revoked: the next connect logs in again
+                transport = self._client.transport
+                transport.auth_rejected(transport.auth_headers().get("Authorization"))
             raise
         try:
             await self._deliver(source)
