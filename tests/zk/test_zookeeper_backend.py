@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -166,6 +167,39 @@ async def test_history_is_bounded_and_idempotent(pair: tuple[ZooKeeperBackend, .
     assert await a.append_history(hist("/g", "d0")), "a pruned deployment's marker is gone too"
     with pytest.raises(InvalidRecord, match="lacks"):
         await a.append_history({"group": "/g"})
+
+
+async def test_prune_keeps_the_newest_per_group_with_their_claims(pair: tuple[ZooKeeperBackend, ...]) -> None:
+    a, b = pair
+    for i in range(4):
+        assert await a.append_history(hist("/g", f"d{i}", at=float(i)))
+        assert await a.claim_delivery(f"d{i}:deployment.completed:1", "slack")
+    assert await a.append_history(hist("/h", "h0"))
+    await a.record_command("/g", "pause", source="cli")
+    counts = await b.prune(history_max=2, history_days=0)
+    assert counts == {"history": 2, "deliveries": 2, "commands": 0}
+    assert [r["deployment_id"] for r in await a.list_history("/g")] == ["d3", "d2"]
+    assert [r["deployment_id"] for r in await a.list_history("/h")] == ["h0"]
+    assert not await a.claim_delivery("d3:deployment.completed:1", "slack"), "kept claims stay"
+    assert await a.claim_delivery("d0:deployment.completed:1", "slack"), "pruned claims are gone"
+    assert await b.prune(history_max=2, history_days=0) == {"history": 0, "deliveries": 0, "commands": 0}
+
+
+
+async def test_prune_by_age(zookeeper: ZooKeeperServer) -> None:
+    async with backend(zookeeper, "a") as a:
+        assert await a.append_history(hist("/g", "old"))
+        assert await a.claim_delivery("other:1", "slack")
+        await a.record_command("/g", "pause", source="cli")
+        await a.save_intent("/g", {"kept": True}, finished=True)
+        assert await a.prune(history_max=0, history_days=1) == {"history": 0, "deliveries": 0, "commands": 0}
+    two_days_later = ZooKeeperBackend(zookeeper.hosts, owner="later", session_timeout_s=SESSION_S,
+                                      wall=lambda: time.time() + 2 * 86400)
+    async with two_days_later as later:
+        assert await later.prune(history_max=0, history_days=1) == {"history": 1, "deliveries": 1,
+                                                                    "commands": 1}
+        assert await later.list_history() == [] and await later.list_commands() == []
+        assert await later.load_intent("/g") == {"kept": True}, "intents are never pruned"
 
 
 async def test_one_megabyte_limit_gives_a_clear_store_error(pair: tuple[ZooKeeperBackend, ...]) -> None:
