@@ -26,8 +26,7 @@ from tests.e2e.replicas import Replica, doubled_writes, signal_first_at
 from tests.e2e.world import APP_ID, GROUP, LoadShape, World, now_utc, wait_for
 from tests.zookeeper import ZooKeeperServer
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180),
-              pytest.mark.xfail(strict=True, reason="the engine does not use build_backend yet (i10)")]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 N = 4
 GREEN_ID = APP_ID + "-v2"
 SESSION_S = 2.0
