@@ -11,7 +11,10 @@ recording proxy, so each write is attributed).
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import signal
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -22,6 +25,7 @@ import pytest
 
 from reactor.cli.demo.load import LoadGenerator
 from reactor.core.labels import green_labels
+from tests.e2e.daemon import REPO
 from tests.e2e.replicas import Replica, doubled_writes, signal_first_at
 from tests.e2e.world import APP_ID, GROUP, LoadShape, World, now_utc, wait_for
 from tests.zookeeper import ZooKeeperServer
@@ -174,3 +178,61 @@ async def test_acting_replica_sigstopped_past_its_session_never_writes_again(
 async def test_zookeeper_restarted_mid_deployment_completes(workdir: Path,
                                                             zookeeper: ZooKeeperServer) -> None:
     await run_replicas(workdir, zookeeper, nothing, restart_zookeeper, everyone)
+
+
+async def test_two_replicas_and_a_deploy_from_another_directory_one_actor(
+        workdir: Path, zookeeper: ZooKeeperServer) -> None:
+    """`bluegreen deploy` on a "laptop" (another directory, its own state file, ZooKeeper
+    configured, [api] at replica r1) hands over: one replica drives, the CLI only creates GREEN."""
+    shape = LoadShape()
+    laptop = workdir / "laptop"
+    laptop.mkdir()
+    async with World(workdir) as world:
+        replicas = [Replica(name, workdir, world.lm.url, world.hap.stats_socket, zk_hosts=zookeeper.hosts,
+                            session_timeout_s=SESSION_S) for name in ("r1", "r2")]
+        async with replicas[0], replicas[1]:
+            await _create(world, APP_ID, "v1", None, started_ago_s=3600)
+            await wait_for(lambda: _history(replicas, 1), timeout_s=60, what="BLUE put into service")
+            before = {r.name: len(r.writes()) for r in replicas}
+            creates_before = (await world.stats())["requests"].get("POST /v2/apps", 0)
+            config, green = _laptop(laptop, replicas[0], world)
+            load: LoadGenerator = shape.generator(world.hap.url)
+            async with load:
+                await load.wait_for(lambda s: s.ok >= shape.rate_per_s * 1.5, timeout_s=30)
+                done = await _cli(laptop, "deploy", str(green), "--config", str(config), "--json")
+                history = await wait_for(lambda: _history(replicas, 2), timeout_s=30, what="history")
+            stats = await world.stats()
+    summary, ledger = load.summary().to_dict(), world.ledger()
+    drivers = [r.name for r in replicas if len(r.writes()) > before[r.name]]
+    print("\nE2E replicas cli-deploy", {"failed": summary["failed"], "abandoned": ledger.abandoned,
+                                        "drivers": drivers, "cli": done})
+    assert done["rc"] == 0, done
+    assert (done["out"]["outcome"], done["out"]["driven_by"]) == ("completed", "daemon"), done
+    assert len(drivers) == 1, f"one replica drives the deployment, not {drivers}"
+    assert stats["requests"]["POST /v2/apps"] == creates_before + 1, "the CLI only created GREEN"
+    assert [h["outcome"] for h in history] == ["completed", "completed"]
+    assert summary["in_flight"] == 0 and summary["failed"] == 0, summary["failure_reasons"]
+    assert ledger.abandoned == 0, ledger.to_dict()
+    assert doubled_writes(replicas, before) == []
+
+
+def _laptop(laptop: Path, r1: Replica, world: World) -> tuple[Path, Path]:
+    """r1's config with Marathon direct (not r1's proxy) and a state file of its own; GREEN's file."""
+    config, green = laptop / "reactor.toml", laptop / "green.json"
+    config.write_text(r1.config.read_text().replace(r1.proxy.url, world.lm.url)
+                      .replace(str(r1.config.parent / "daemon.db"), "laptop.db"))
+    green.write_text(json.dumps(world.definition("v2", N)))
+    return config, green
+
+
+async def _cli(cwd: Path, *args: str) -> dict[str, Any]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "reactor", *args, cwd=cwd, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("BLUEGREEN_")},
+             "PYTHONPATH": str(REPO)})
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    text = out.decode()
+    start = text.find("{")
+    return {"rc": proc.returncode, "out": json.loads(text[start:]) if start >= 0 else text,
+            "err": err.decode()[-2000:]}
