@@ -50,7 +50,8 @@ async def main(deployments: int, n: int, session_s: float) -> None:
         zk = ZooKeeperServer(work / "zk")
         zk.start()
         try:
-            async with start_local_marathon_subprocess(executor="virtual", workdir=work) as lm, \
+            async with start_local_marathon_subprocess(executor="virtual", workdir=work,
+                                                       extra_args=("--lenient",)) as lm, \
                     aiohttp.ClientSession() as http:
                 daemon = ReactorDaemon(work, [lm.url], "/nonexistent", drain_source="none", lb_driver="none",
                                        log_level="warning")
@@ -69,23 +70,24 @@ async def main(deployments: int, n: int, session_s: float) -> None:
 
 async def run(http: aiohttp.ClientSession, url: str, daemon: ReactorDaemon, zk: ZooKeeperServer,
               deployments: int, n: int) -> dict[str, Any]:
+    """Completion is read from the daemon's /v1/events stream (polling /v1/history would itself
+    read ZooKeeper and be counted)."""
     async def create(body: dict[str, Any]) -> None:
         async with http.post(f"{url}/v2/apps", json=body) as r:
             assert r.status == 201, await r.text()
 
-    async def history(k: int) -> bool:
-        return len(await daemon.history()) >= k
-
-    blue = "/rx/web-0"
-    await create(definition(blue, n, None, 3600))
-    await wait_for(lambda: history(1), timeout_s=60, what="first deploy")
-    p0, t0 = packets(zk), time.monotonic()
-    for k in range(1, deployments + 1):
-        green = f"/rx/web-{k}"
-        await create(definition(green, n, blue, 0))
-        await wait_for(partial(history, k + 1), timeout_s=60, what=f"deployment {k}")
-        blue = green
-    busy_s, busy = time.monotonic() - t0, packets(zk) - p0
+    completed = Completions(daemon)
+    async with completed:
+        blue = "/rx/web-0"
+        await create(definition(blue, n, None, 3600))
+        await wait_for(lambda: completed.count >= 1, timeout_s=60, what="first deploy")
+        p0, t0 = packets(zk), time.monotonic()
+        for k in range(1, deployments + 1):
+            green = f"/rx/web-{k}"
+            await create(definition(green, n, blue, 0))
+            await wait_for(partial(completed.reached, k + 1), timeout_s=60, what=f"deployment {k}")
+            blue = green
+        busy_s, busy = time.monotonic() - t0, packets(zk) - p0
     p1, t1 = packets(zk), time.monotonic()
     await asyncio.sleep(busy_s)  # the idle baseline is measured over the same length of time
     idle = (packets(zk) - p1) * busy_s / (time.monotonic() - t1)
@@ -93,6 +95,36 @@ async def run(http: aiohttp.ClientSession, url: str, daemon: ReactorDaemon, zk: 
             "requests received by ZooKeeper": busy, "of which idle upkeep (same duration)": round(idle),
             "ZooKeeper requests per deployment": round((busy - idle) / deployments, 1),
             "all requests per deployment (upkeep included)": round(busy / deployments, 1)}
+
+
+class Completions:
+    """Counts `deployment.completed` on the daemon's deploy-event stream."""
+
+    def __init__(self, daemon: ReactorDaemon) -> None:
+        self.daemon, self.count = daemon, 0
+        self._task: asyncio.Task[None] | None = None
+
+    def reached(self, k: int) -> bool:
+        return self.count >= k
+
+    async def __aenter__(self) -> Completions:
+        connected = asyncio.Event()
+        self._task = asyncio.create_task(self._read(connected))
+        await asyncio.wait_for(connected.wait(), 10)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _read(self, connected: asyncio.Event) -> None:
+        timeout = aiohttp.ClientTimeout(total=None)
+        async with aiohttp.ClientSession(timeout=timeout) as s, s.get(f"{self.daemon.api}/v1/events") as r:
+            connected.set()
+            async for raw in r.content:
+                if raw.decode().strip() == "event: deployment.completed":
+                    self.count += 1
 
 
 if __name__ == "__main__":
