@@ -1,8 +1,8 @@
 """ZooKeeper behind the async `Coordination` and `StateBackend` contracts (any number of replicas).
 
-Owns per-group leases and their fencing; the state half is zookeeper_state, the session and its
-trust clock zookeeper_session, the znode layout zookeeper_layout. It must not decide anything
-about deployments.
+Owns per-group leases and their fencing; the state half is zookeeper_state (retention in
+zookeeper_retention), the session and its trust clock zookeeper_session, the znode layout
+zookeeper_layout. It must not decide anything about deployments.
 
 Why per-group leases rather than one elected leader: groups are independent, so replicas share
 the work (each acts for the groups it holds), a lost or contested group stops only that group,
@@ -30,14 +30,14 @@ import time
 from collections.abc import Callable
 
 from reactor.adapters.store import zookeeper_layout as zl
+from reactor.adapters.store.zookeeper_retention import ZkRetention
 from reactor.adapters.store.zookeeper_session import ZkSession
-from reactor.adapters.store.zookeeper_state import ZkState
 
 #: housekeeping of hook delivery claims (seconds between sweeps)
 SWEEP_EVERY_S = 3600.0
 
 
-class ZooKeeperBackend(ZkState):
+class ZooKeeperBackend(ZkRetention):
     """Leases, intents, history, deliveries and commands under one ZooKeeper root, async."""
 
     kind = "zookeeper"
