@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from tests.e2e.machine import header
-from tests.soak.plan import draw_plan
+from tests.soak.plan import KINDS, draw_plan
 from tests.soak.report import table, violations
 from tests.soak.runner import Soak, SoakConfig
 
@@ -25,14 +25,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=1, help="seed of the fault schedule (default 1)")
     p.add_argument("--instances", type=int, default=2, help="tasks per app (default 2)")
     p.add_argument("--rate", type=float, default=20.0, help="requests per second (default 20)")
+    p.add_argument("--kinds", default=",".join(KINDS),
+                   help="comma-separated fault kinds to draw from (default: all of them)")
     p.add_argument("--workdir", type=Path, default=None, help="keep logs here (default: a temp dir)")
     args = p.parse_args(argv)
-    if args.deployments < 1 or args.instances < 1 or args.rate <= 0:
-        print("python -m tests.soak: --deployments and --instances must be >= 1, --rate > 0", file=sys.stderr)
+    kinds = tuple(k.strip() for k in args.kinds.split(",") if k.strip())
+    unknown = [k for k in kinds if k not in KINDS]
+    if args.deployments < 1 or args.instances < 1 or args.rate <= 0 or not kinds or unknown:
+        print("python -m tests.soak: --deployments and --instances must be >= 1, --rate > 0, --kinds "
+              f"among {', '.join(KINDS)}", file=sys.stderr)
         return 2
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bluegreen-soak-"))
     workdir.mkdir(parents=True, exist_ok=True)
-    draws = draw_plan(args.deployments, args.seed)
+    draws = draw_plan(args.deployments, args.seed, kinds=kinds)
     print(header(f"chaos soak: {args.deployments} deployments, seed {args.seed}, {args.instances} "
                  f"instances, {args.rate:g} req/s (workdir {workdir})"), flush=True)
     started = time.monotonic()

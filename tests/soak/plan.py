@@ -58,13 +58,21 @@ def _params(kind: str, rng: random.Random) -> dict[str, Any]:
     return {}
 
 
-def draw_plan(deployments: int, seed: int, *, max_at_s: float = 4.0) -> list[Draw]:
-    """`deployments` draws: kinds shuffled in rounds (each kind once per round), moments uniform."""
-    rng = random.Random(seed)
-    kinds: list[str] = []
-    while len(kinds) < deployments:
-        round_ = list(KINDS)
-        rng.shuffle(round_)
-        kinds.extend(round_)
-    return [Draw(i + 1, kind, round(rng.uniform(0.2, max_at_s), 2), _params(kind, rng))
-            for i, kind in enumerate(kinds[:deployments])]
+def draw_plan(deployments: int, seed: int, *, max_at_s: float = 4.0,
+              kinds: tuple[str, ...] = KINDS) -> list[Draw]:
+    """`deployments` draws: kinds shuffled in rounds (each kind once per round), moments uniform.
+
+    Deployment i's draw depends only on (seed, i, kinds): a longer run with the same seed starts
+    with the same deployments, so a violation seen in a short run reproduces in a long one.
+    """
+    order = random.Random(seed)
+    drawn: list[str] = []
+    while len(drawn) < deployments:
+        round_ = list(kinds)
+        order.shuffle(round_)
+        drawn.extend(round_)
+    out = []
+    for i, kind in enumerate(drawn[:deployments]):
+        rng = random.Random(f"{seed}/{i}")
+        out.append(Draw(i + 1, kind, round(rng.uniform(0.2, max_at_s), 2), _params(kind, rng)))
+    return out

@@ -24,6 +24,7 @@ def test_plan_is_reproducible_and_covers_every_fault() -> None:
     plan = draw_plan(DEPLOYMENTS, SEED)
     assert plan == draw_plan(DEPLOYMENTS, SEED)
     assert plan != draw_plan(DEPLOYMENTS, SEED + 1)
+    assert draw_plan(DEPLOYMENTS + 20, SEED)[:DEPLOYMENTS] == plan  # a longer run starts the same
     assert {d.kind for d in plan} == set(KINDS)
     assert all(0.2 <= d.at_s <= 4.0 for d in plan)
 
