@@ -1,7 +1,8 @@
-"""`status`, `history`, `promote`, `abort`, `rollback`, `resume`: talk to the daemon's HTTP API.
+"""`status`, `history`, `promote`, `pause` (alias `abort`), `rollback`, `resume`.
 
-Owns the client side of the API (`[api] listen`, bearer token from config/env) and how its
-answers are printed; it never touches Marathon or the state store directly.
+Owns the operator commands' client side: status and control go through the daemon's HTTP API
+(`[api] listen`, bearer token from config/env); `history` reads the local state store (no daemon
+needed). Human lines by default, `--json` for the raw answers. It never touches Marathon.
 """
 
 from __future__ import annotations
@@ -11,17 +12,28 @@ import asyncio
 import json
 from typing import Any
 
-from reactor.cli.common import CliError, add_config_argument, read_secret, report, settings_from
+from reactor.cli import render
+from reactor.cli.apiclient import DaemonApi
+from reactor.cli.common import CliError, add_config_argument, report, settings_from
 from reactor.cli.exitcodes import Exit
 
 EXAMPLES = {
-    "status": "examples:\n  bluegreen status\n  bluegreen status web --json",
+    "status": "examples:\n  bluegreen status\n  bluegreen status web --json\n"
+              "  bluegreen status web --watch     # live view (same as 'bluegreen watch web')",
     "history": "examples:\n  bluegreen history\n  bluegreen history web --json",
     "promote": "example:\n  bluegreen promote web     # let a held deployment shift traffic",
-    "abort": "example:\n  bluegreen abort web       # pause: keep BLUE and GREEN as they are",
+    "pause": "example:\n  bluegreen pause web       # stop moving: keep BLUE and GREEN as they are\n"
+             "  bluegreen resume web      # continue\n  bluegreen rollback web    # go back to BLUE",
+    "abort": "Same as 'bluegreen pause': stop moving forward, keep BLUE and GREEN as they are.\n"
+             "Coming from Argo Rollouts? Argo's 'abort' (go back to stable) is our 'rollback'.\n\n"
+             "example:\n  bluegreen abort web",
     "rollback": "example:\n  bluegreen rollback web    # restore BLUE, remove GREEN",
     "resume": "example:\n  bluegreen resume web      # continue a paused deployment",
 }
+# the API's command for each CLI command (`pause` is the API's `abort`)
+API_COMMAND = {"promote": "promote", "pause": "abort", "abort": "abort", "rollback": "rollback",
+               "resume": "resume"}
+HISTORY_LIMIT = 50
 
 
 def add_arguments(p: argparse.ArgumentParser, name: str) -> None:
@@ -29,75 +41,104 @@ def add_arguments(p: argparse.ArgumentParser, name: str) -> None:
     add_config_argument(p)
     if name in ("status", "history"):
         p.add_argument("group", nargs="?", help="only this group")
-        p.add_argument("--json", action="store_true", help="print JSON")
     else:
         p.add_argument("group", help="the deployment group")
-    p.add_argument("--api", metavar="HOST:PORT", help="daemon API address (default: [api] listen)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    if name == "status":
+        p.add_argument("--watch", "-w", action="store_true", help="live view until Ctrl-C")
+    if name != "history":
+        p.add_argument("--api", metavar="HOST:PORT", help="daemon API address (default: [api] listen)")
 
 
 def run(args: argparse.Namespace) -> int:
     try:
+        if args.command == "history":
+            return _history(args)
+        if args.command == "status" and args.watch:
+            from reactor.cli import cmd_watch
+
+            return cmd_watch.run(args)
         return asyncio.run(_run(args))
     except CliError as exc:
         return report(exc)
 
 
-async def _request(method: str, url: str, token: str | None) -> tuple[int, Any]:
-    import aiohttp
+def _history(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    rows = read_history(settings, args.group, HISTORY_LIMIT)
+    if args.json:
+        print(json.dumps({"history": rows}, indent=2, default=str))
+    else:
+        print("\n".join(render.history_lines(rows)))
+    return Exit.DONE
 
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    timeout = aiohttp.ClientTimeout(total=15)
+
+def read_history(settings: Any, group: str | None, limit: int) -> list[dict[str, Any]]:
+    """Finished deployments from the local state store, newest first (no daemon needed)."""
+    from reactor.adapters.store.errors import StoreError
+    from reactor.adapters.store.sqlite import StateStore
+
+    path = settings.state.path
+    if not path.exists():
+        return []
     try:
-        async with aiohttp.ClientSession(timeout=timeout) as session, \
-                session.request(method, url, headers=headers) as resp:
-            body = await resp.json(content_type=None)
-            return resp.status, body
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise CliError(f"cannot reach the daemon API at {url}: {exc or type(exc).__name__}"
-                       " (is 'bluegreen run' running?)", Exit.MARATHON_UNREACHABLE) from None
-    except ValueError:
-        raise CliError(f"the daemon API at {url} answered something that is not JSON",
-                       Exit.MARATHON_UNREACHABLE) from None
+        with StateStore(path, owner="bluegreen-cli:history") as store:
+            return store.list_history(group, limit)
+    except StoreError as exc:
+        raise CliError(f"cannot read the history in {path}: {exc}", Exit.BAD_INPUT) from None
+
+
+def api_base_url(api: str | None, settings: Any) -> str:
+    """`--api` (HOST:PORT or a URL) or `[api] listen` as a URL; a wildcard listen is called on
+    loopback. A bad address is one line and exit 2."""
+    from reactor.core.listen import client_url
+
+    try:
+        return client_url(api or settings.api.listen, tls=settings.api.tls_cert_file is not None)
+    except ValueError as exc:
+        raise CliError(f"--api: {exc}" if api else f"[api] {exc}", Exit.BAD_INPUT) from None
 
 
 async def _run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    base = f"http://{args.api or settings.api.listen}"
-    token = read_secret(settings.api.token, settings.api.token_file)
+    api = DaemonApi.from_settings(settings, args.api)
+    group = args.group
+    if args.command == "status":
+        path = f"/v1/deployments/{group}" if group else "/v1/deployments"
+        body = await api.request("GET", path, f"status {group or ''}".strip())
+        if args.json:
+            print(json.dumps(body, indent=2, default=str))
+        else:
+            rows = [body] if group else body.get("deployments", [])
+            print("\n".join(render.status_lines(rows, include_finished=bool(group))))
+        return Exit.DONE
     cmd = args.command
-    if cmd == "status":
-        url = f"{base}/v1/deployments" + (f"/{args.group}" if args.group else "")
-        status, body = await _request("GET", url, None)
-    elif cmd == "history":
-        url = f"{base}/v1/history" + (f"?group={args.group}" if args.group else "")
-        status, body = await _request("GET", url, None)
+    if not await api.reachable(group):
+        from reactor.cli.cmd_deploy import configure_logs
+        from reactor.cli.local_control import run_locally
+
+        configure_logs(args, settings)  # warnings and errors only: the progress lines are the output
+        return await run_locally(settings, group, cmd, API_COMMAND[cmd], json_output=args.json,
+                                 config=args.config)
+    answer = await api.request("POST", f"/v1/deployments/{group}/{API_COMMAND[cmd]}", f"{cmd} {group}")
+    row = await _after(api, group, answer)
+    if args.json:
+        print(json.dumps({**answer, "phase_after": (row or {}).get("phase")}, indent=2, default=str))
     else:
-        status, body = await _request("POST", f"{base}/v1/deployments/{args.group}/{cmd}", token)
-    if status >= 400:
-        message = body.get("message") or body.get("error") if isinstance(body, dict) else body
-        if status == 401:
-            message = ("the daemon refused our API token (401): use the daemon's [api] token" if token
-                       else "no API token (401): set [api] token or token_file in --config, "
-                       "or BLUEGREEN_API__TOKEN")
-        code = Exit.BAD_INPUT if status in (400, 401, 403, 404, 409) else Exit.MARATHON_UNREACHABLE
-        raise CliError(f"{cmd} {getattr(args, 'group', '') or ''}: {message}".replace("  ", " "), code)
-    if getattr(args, "json", False) or cmd not in ("status", "history"):
-        print(json.dumps(body, indent=2, default=str))
-    else:
-        _print_table(cmd, body)
+        print(render.command_line(cmd, group, answer, row))
     return Exit.DONE
 
 
-def _print_table(cmd: str, body: Any) -> None:
-    rows = body if isinstance(body, list) else body.get("deployments", body.get("history", [body]))
-    if not rows:
-        print("no deployments" if cmd == "status" else "no finished deployments")
-        return
-    for row in rows:
-        if cmd == "status":
-            blockers = "; ".join(row.get("blockers") or []) or "-"
-            print(f"{row.get('group')}: {row.get('phase')}  blue={row.get('blue_app')} "
-                  f"green={row.get('green_app')}  {blockers}")
-        else:
-            print(f"{row.get('group')}: {row.get('outcome')}  {row.get('green_app')} "
-                  f"in {row.get('duration_s', 0):.1f}s  finished {row.get('finished_at')}")
+async def _after(api: DaemonApi, group: str, answer: dict[str, Any], timeout_s: float = 5.0) -> Any:
+    """The group's row once the daemon has applied the command (its phase or counts moved), or
+    the last row seen when `timeout_s` passes (the answer is then the phase at that time)."""
+    before = answer.get("phase")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    row: Any = None
+    while loop.time() < deadline:
+        row = await api.request("GET", f"/v1/deployments/{group}", f"status {group}")
+        if row.get("phase") != before or row.get("promoted"):
+            return row
+        await asyncio.sleep(0.1)  # polling interval of a bounded wait for the daemon's next step
+    return row

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+from typing import Any
 
 from reactor.cli.common import CliError, add_config_argument, report, settings_from
 from reactor.cli.exitcodes import Exit
 
 SHUTDOWN_BOUND_S = 20.0
+STORE_PATH: dict[str, str] = {}
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -24,12 +27,50 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         settings = settings_from(args)
-        from reactor import logs
+        preflight(settings)
+        from reactor import logdedup, logs
 
         logs.configure(settings.log.format.value, settings.log.level)
+        logdedup.install()  # a failure repeated every second is logged once a minute, with a count
+        STORE_PATH["path"] = os.path.abspath(settings.state.path)  # for the start-up summary
         return asyncio.run(_run(settings))
     except CliError as exc:
         return report(exc)
+    except ExceptionGroup as group:  # a long-running part failed (e.g. the API's port taken since)
+        oserrors = group.subgroup(OSError)
+        if oserrors is None:
+            raise
+        leaf: BaseException = oserrors
+        while isinstance(leaf, BaseExceptionGroup):
+            leaf = leaf.exceptions[0]
+        return report(CliError(f"cannot run: {leaf}", Exit.BAD_INPUT))
+
+
+def preflight(settings: object) -> None:
+    """What `run` can refuse before contacting anything: the API address (bad, or taken by
+    another process) and its TLS files. One line and exit 2 each (`config check` runs it too)."""
+    import socket
+
+    from reactor.engine.api import parse_listen, tls_context
+
+    api = settings.api  # type: ignore[attr-defined]
+    try:
+        host, port = parse_listen(api.listen)
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
+            probe.bind(address)
+    except ValueError as exc:
+        raise CliError(str(exc), Exit.BAD_INPUT) from None
+    except OSError as exc:
+        raise CliError(f"[api] listen {api.listen!r}: cannot listen there: "
+                       f"{exc.strerror or exc} (another 'bluegreen run'?)", Exit.BAD_INPUT) from None
+    if api.tls_cert_file and api.tls_key_file:
+        try:
+            tls_context(api.tls_cert_file, api.tls_key_file)
+        except OSError as exc:
+            raise CliError(str(exc), Exit.BAD_INPUT) from None
 
 
 def _give_up() -> None:
@@ -56,5 +97,32 @@ async def _run(settings: object) -> int:
                 loop.call_later(SHUTDOWN_BOUND_S, _give_up)
 
             install_signal_handlers(engine, loop, on_signal=arm_bound)
-            await engine.run()
+            summary = asyncio.create_task(log_startup_summary(engine, settings), name="startup_summary")
+            try:
+                await engine.run()
+            finally:
+                summary.cancel()
     return Exit.DONE
+
+
+async def log_startup_summary(engine: Any, settings: Any) -> None:
+    """One line once the first resync is done: what this reactor talks to and acts for."""
+    import contextlib
+
+    import structlog
+
+    await engine.ready.wait()
+    leader = "unknown"
+    with contextlib.suppress(Exception):
+        leader = await engine.client.leader()
+    lb = settings.lb.driver.value
+    lb_detail = {"haproxy": str(settings.lb.haproxy.socket), "command": " ".join(settings.lb.command.argv)}
+    hooks = [*(str(getattr(w, "url", w)) for w in settings.hooks.webhooks),
+             *(" ".join(getattr(c, "argv", [str(c)])) for c in settings.hooks.commands),
+             *settings.hooks.modules]
+    structlog.get_logger("reactor.run").info(
+        "reactor started", marathon_leader=leader, marathon_urls=list(settings.marathon.urls),
+        groups=sorted(engine.view.groups()), lb=lb, lb_target=lb_detail.get(lb),
+        hooks=len(hooks), hook_targets=hooks, store=STORE_PATH.get("path"),
+        coordination=settings.coordination.backend.value, api=settings.api.listen,
+        owner=engine.owner)

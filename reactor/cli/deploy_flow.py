@@ -6,7 +6,6 @@ act), the in-process Engine limited to the group, the live progress lines and th
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import sys
@@ -21,9 +20,7 @@ from reactor.cli.exitcodes import Exit
 from reactor.core import labels as L
 from reactor.core.appdef import default_group, green_app_id, green_definition
 from reactor.core.deploy_events import DeployEvent
-from reactor.core.intent import Outcome, Phase
-
-ABORT_REASON_PREFIX = "aborted"
+from reactor.core.intent import Outcome
 
 
 class DeployFlow:
@@ -45,6 +42,7 @@ class DeployFlow:
         self.events: list[DeployEvent] = []
         self._engine: Any = None
         self._lease_taken = False
+        self.posted: dict[str, Any] | None = None  # GREEN's definition as created
         self._stack = contextlib.AsyncExitStack()
 
     @property
@@ -65,39 +63,44 @@ class DeployFlow:
         return ours, {a.id for a in apps}
 
     async def dry_run(self) -> int:
-        from reactor.adapters.marathon.client import MarathonClient
+        from reactor.adapters.marathon.configured import client_from_settings
         from reactor.adapters.marathon.errors import MarathonError
 
         blue_desc, target = "unknown (Marathon not reachable)", self.definition.get("instances", 1)
         now = datetime.now(UTC)
-        green_id = self.definition["id"]
+        green_id, blue_id, known = self.definition["id"], None, False
         try:
-            async with MarathonClient(self.settings.marathon.urls, request_timeout_s=5) as client:
+            async with client_from_settings(self.settings.marathon, request_timeout_s=5) as client:
                 ours, ids = await self._blue(client)
                 green_id = green_app_id(self.definition["id"], ids, now)
+                known = True
                 if ours:
-                    blue = max(ours, key=lambda a: a.instances)
+                    blue = _pick_blue(ours)
+                    blue_id = blue.id
                     blue_desc, target = f"{blue.id} ({blue.instances} instances)", blue.instances
                 else:
                     blue_desc = "none (first deploy)"
-        except (MarathonError, OSError):
+        except (MarathonError, OSError, ValueError):
             pass
+        target = L.target_instances_of(self.definition.get("labels") or {}) or target
         batch = self.batch_size or self.settings.deploy.batch_size
         green = green_definition(self.definition, green_id=green_id, group=self.group,
-                                 target_instances=target, started_at=now, previous=None,
-                                 batch_size=self.batch_size)
+                                 target_instances=target, started_at=now, previous=blue_id,
+                                 batch_size=self.batch_size,
+                                 strip_labels=self.settings.deploy.strip_labels)
         plan = {"group": self.group, "blue": blue_desc, "green_app": green_id, "target_instances": target,
-                "batch_size": batch, "steps": [
-                    f"create {green_id} with 0 instances",
-                    f"repeat {max(1, -(-target // batch))}x: scale GREEN by {batch}, wait until healthy, "
-                    f"add to the LB, drain {batch} BLUE task(s) until 0 pending operations, kill-and-scale",
-                    "delete BLUE"], "app": green}
+                "batch_size": batch, "steps": _plan_steps(green_id, target, batch,
+                                                          has_blue=blue_id is not None or not known),
+                "app": green}
         print(json.dumps(plan, indent=2))
         return Exit.DONE
 
-    async def create_green(self) -> str:
+    async def create_green(self, *, handover: bool = False) -> str:
+        """Create GREEN under the group's lease. `handover`: a daemon drives it, so the lease is
+        given back just before the create (the daemon acts on GREEN's creation event at once,
+        instead of finding the lease held and retrying half a lease later)."""
         try:
-            return await self._create_green()
+            return await self._create_green(handover)
         except BaseException:
             if self._lease_taken:  # nothing was created: the next deploy must not wait for it
                 with contextlib.suppress(Exception):
@@ -105,7 +108,7 @@ class DeployFlow:
             await self._stack.aclose()
             raise
 
-    async def _create_green(self) -> str:
+    async def _create_green(self, handover: bool) -> str:
         from reactor.engine.engine import Engine
 
         with marathon_errors():
@@ -115,8 +118,8 @@ class DeployFlow:
             await self._check_lb(e)
             if not e.store.acquire_lease(self.group, ttl_s=e.settings.state.lease_ttl_s, now_s=time.time()):
                 holder = e.store.lease_holder(self.group, now_s=time.time())
-                raise CliError(f"group {self.group} is being deployed by another reactor ({holder})",
-                               Exit.BAD_INPUT)
+                raise CliError(f"group {self.group} is being deployed by another reactor ({holder}) whose "
+                               "API does not answer at [api] listen", Exit.MISSING_COMPONENT)
             self._lease_taken = True
             active = e.store.active_intents().get(self.group)
             if active:
@@ -129,8 +132,7 @@ class DeployFlow:
             last = (e.store.load_intent(self.group) or {}).get("intent", {})
             ids |= {last.get("blue_app"), last.get("green_app")} - {None}
             now = datetime.now(UTC)
-            blue = max(ours, key=lambda a: (L.started_at_of(a.labels) or datetime.min.replace(tzinfo=UTC),
-                                            a.instances)) if ours else None
+            blue = _pick_blue(ours) if ours else None
             self.blue_id = blue.id if blue else None
             labels = self.definition.get("labels") or {}
             self.target = L.target_instances_of(labels) or (blue.instances if blue else
@@ -138,8 +140,14 @@ class DeployFlow:
             self.green_id = green_app_id(self.definition["id"], ids, now)
             body = green_definition(self.definition, green_id=self.green_id, group=self.group,
                                     target_instances=self.target, started_at=now, previous=self.blue_id,
-                                    batch_size=self.batch_size)
+                                    batch_size=self.batch_size,
+                                    strip_labels=self.settings.deploy.strip_labels)
+            self.posted = body
+            if handover:
+                e.store.release_lease(self.group)
+                self._lease_taken = False
             await e.client.create_app(body)
+            e.reconciler.definitions[self.group] = body  # history keeps what was posted (undo)
         self.say(f"created GREEN {self.green_id} (group {self.group}, target {self.target}, "
                  f"BLUE {self.blue_id or 'none'})")
         return self.green_id
@@ -171,66 +179,22 @@ class DeployFlow:
         except LbError as exc:
             raise CliError(f"load balancer: {exc}", Exit.BAD_INPUT) from None
 
-    async def drive(self) -> int:
-        e = self._engine
-        runner = asyncio.create_task(e.run(), name="engine")
-        follower = asyncio.create_task(self._follow(), name="progress")
+    async def drive(self, config: str | None = None) -> int:
+        """Drive the deployment here until it ends; Ctrl-C pauses it and says how to go on."""
+        from reactor.cli.local_drive import Interrupted, LocalDrive, interrupted_message
+
+        driver = LocalDrive(self._engine, self.group, say=self.say, tty=self.tty, started=self.started)
         try:
-            outcome = await self._wait_end(runner)
+            outcome = await driver.run()
+        except Interrupted as exc:
+            self.events = driver.events
+            print(("\n" if self.tty else "") + interrupted_message(self.group, exc.phase, config),
+                  file=sys.stderr)
+            return 130
         finally:
-            e.stop()
-            with contextlib.suppress(Exception, asyncio.CancelledError):
-                await asyncio.wait_for(runner, 30)
-            follower.cancel()
-            with contextlib.suppress(BaseException):
-                await follower
+            self.events = driver.events
             await self._stack.aclose()
-        if runner.done() and not runner.cancelled() and runner.exception() is not None:
-            raise runner.exception()  # type: ignore[misc]
         return self._summary(outcome)
-
-    async def _wait_end(self, runner: asyncio.Task[None]) -> str:
-        e = self._engine
-        done = e.reconciler.finished(self.group)
-        last_line = ""
-        while not done.is_set():
-            if runner.done():
-                return Outcome.FAILED.value
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(done.wait(), 0.5)
-            st = e.reconciler.status.get(self.group)
-            if st is None:
-                continue
-            if st.intent.phase is Phase.PAUSED and (st.intent.paused_reason or "").startswith(
-                    ABORT_REASON_PREFIX):
-                return Outcome.ABORTED.value
-            line = self._status_line(st)
-            if line != last_line and (self.tty or not line.startswith(last_line[:20])):
-                if self.tty and not self.json_output:
-                    sys.stdout.write("\r\033[K" + line)
-                    sys.stdout.flush()
-                last_line = line
-        st = e.reconciler.status.get(self.group)
-        return (st.intent.outcome or Outcome.FAILED).value if st else Outcome.FAILED.value
-
-    def _status_line(self, st: Any) -> str:
-        c = st.counts
-        drains = self._engine.drains.observations()
-        pend = ", ".join(f"{tid.split('.')[-3][-8:] if tid.count('.') > 2 else tid}: {o.pending}"
-                         for tid, o in drains.items() if not o.drained)
-        return (f"[{time.monotonic() - self.started:6.1f}s] {st.intent.phase.value}: GREEN healthy "
-                f"{c.get('green_healthy', 0)}/{c.get('target', 0)} · BLUE live {c.get('blue_live', 0)} · "
-                f"killed {c.get('blue_killed', 0)}" + (f" · pending {pend}" if pend else ""))
-
-    async def _follow(self) -> None:
-        async with self._engine.bus.subscribe() as sub:
-            async for event in sub:
-                self.events.append(event)
-                tasks = f" {len(event.tasks)} task(s)" if event.tasks else ""
-                if event.name.value == "green.scaled" and "instances" in event.counts:
-                    tasks = f" to {event.counts['instances']} of {event.counts.get('target', '?')}"
-                reason = f" — {event.reason}" if event.reason else ""
-                self.say(f"[{time.monotonic() - self.started:6.1f}s] {event.name.value}{tasks}{reason}")
 
     def _summary(self, outcome: str) -> int:
         e = self._engine
@@ -255,3 +219,19 @@ class DeployFlow:
             self.say(f"\n{outcome} in {summary['duration_s']:.1f}s — {summary['marathon_requests_total']} "
                      f"Marathon requests" + (f" — {summary['reason']}" if summary["reason"] else ""))
         return Exit.DONE if outcome == Outcome.COMPLETED.value else Exit.NOT_DONE
+
+
+def _pick_blue(ours: list[Any]) -> Any:
+    """BLUE: the group's app started last (then the biggest)."""
+    return max(ours, key=lambda a: (L.started_at_of(a.labels) or datetime.min.replace(tzinfo=UTC),
+                                    a.instances))
+
+
+def _plan_steps(green_id: str, target: int, batch: int, *, has_blue: bool) -> list[str]:
+    steps = [f"create {green_id} with 0 instances"]
+    rounds = max(1, -(-target // batch))
+    if not has_blue:
+        return [*steps, f"repeat {rounds}x: scale GREEN by {batch}, wait until healthy, add to the LB",
+                "done (first deploy: there is no BLUE to drain or delete)"]
+    return [*steps, f"repeat {rounds}x: scale GREEN by {batch}, wait until healthy, add to the LB, "
+                    f"drain {batch} BLUE task(s) until 0 pending operations, kill-and-scale", "delete BLUE"]

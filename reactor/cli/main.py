@@ -17,16 +17,20 @@ from reactor.cli.exitcodes import Exit
 COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("reactor.cli.cmd_run", "run the sidecar daemon: watch Marathon, advance every group"),
     "deploy": ("reactor.cli.cmd_deploy", "launch GREEN from an app definition and drive the deployment"),
-    "status": ("reactor.cli.cmd_control", "show current deployments"),
-    "history": ("reactor.cli.cmd_control", "show finished deployments"),
+    "status": ("reactor.cli.cmd_control", "show current deployments (--watch: live)"),
+    "watch": ("reactor.cli.cmd_watch", "live view of the deployments a daemon drives"),
+    "history": ("reactor.cli.cmd_control", "show finished deployments (reads the local state store)"),
+    "undo": ("reactor.cli.cmd_undo", "deploy an earlier definition again (blue-green)"),
     "promote": ("reactor.cli.cmd_control", "let a held deployment shift traffic"),
-    "abort": ("reactor.cli.cmd_control", "stop moving forward, keep both sides as they are"),
+    "pause": ("reactor.cli.cmd_control", "stop moving forward, keep both sides as they are"),
+    "abort": ("reactor.cli.cmd_control", "same as pause (Argo's abort is our rollback)"),
     "rollback": ("reactor.cli.cmd_control", "restore BLUE and remove GREEN"),
-    "resume": ("reactor.cli.cmd_control", "continue a paused or aborted deployment"),
+    "resume": ("reactor.cli.cmd_control", "continue a paused deployment"),
     "config": ("reactor.cli.cmd_config", "configuration tools (config check PATH)"),
     "local-marathon": ("reactor.localmarathon.cli", "the embedded Marathon-compatible server"),
     "sample-app": ("reactor.sampleapp.cli", "the demo/test application"),
     "demo": ("reactor.cli.cmd_demo", "the whole story on one machine"),
+    "completion": ("reactor.cli.cmd_completion", "print a shell completion script (bash or zsh)"),
 }
 
 

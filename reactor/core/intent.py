@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -123,6 +124,7 @@ class Intent(BaseModel):
     rollback_reason: str | None = None
     own_deployment_ids: tuple[str, ...] = ()  # Marathon deployment ids our writes got back
     outcome: Outcome | None = None
+    green_definition: dict[str, Any] | None = None  # GREEN's app definition (history keeps it: undo)
     finished_at: datetime | None = None
     seq: int = 0  # deploy events emitted so far (part of their deterministic ids)
 

@@ -22,7 +22,8 @@ class EngineControl:
         self.engine = engine
 
     def is_ready(self) -> bool:
-        return self.engine.synced_once
+        # a 401 the reactor cannot fix (client.auth_error) makes it unready until it is fixed
+        return self.engine.synced_once and self.engine.client.auth_error is None
 
     def deployments(self) -> list[dict[str, Any]]:
         rows = {g: self._row(g) for g in self.engine.reconciler.status}
@@ -59,7 +60,13 @@ class EngineControl:
 
     def _row(self, group: str) -> dict[str, Any]:
         st = self.engine.reconciler.status[group]
-        return _intent_row(st.intent, st.blockers, st.counts)
+        row = _intent_row(st.intent, st.blockers, st.counts)
+        drains = self.engine.drains.observations()
+        row["draining"] = [  # each draining BLUE task's pending operations (None = unknown now)
+            {"task": tid, "pending": drains[tid].pending if tid in drains else None,
+             "drained": drains[tid].drained if tid in drains else False}
+            for tid in sorted(st.intent.draining)]
+        return row
 
 
 def _intent_row(intent: Intent, blockers: tuple[str, ...], counts: dict[str, int]) -> dict[str, Any]:

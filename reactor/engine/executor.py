@@ -65,18 +65,20 @@ class Executor:
                 dep = await self._one(target, action)
             except AppLocked as exc:
                 bound.info("app locked by a Marathon deployment: waiting for it",
-                           deployments=list(exc.deployment_ids))
+                           marathon_deployment_ids=list(exc.deployment_ids))
                 out.failed, out.error = action, f"locked by {', '.join(exc.deployment_ids)}"
                 break
             except (MarathonError, LbError, OSError, ValueError) as exc:
                 bound.warning("action failed; the next reconcile retries", error=str(exc))
+                if isinstance(exc, LbError):
+                    self.engine.metrics.count_lb_error(action.kind, type(exc).__name__)
                 out.failed, out.error = action, str(exc)
                 break
             if dep:
                 out.deployment_ids.append(dep)
             out.done += 1
             if not isinstance(action, A.Emit):
-                bound.info("action done", **({"deployment_id": dep} if dep else {}))
+                bound.info("action done", **({"marathon_deployment_id": dep} if dep else {}))
         return out
 
     async def _one(self, target: GroupTarget, action: A.Action) -> str | None:

@@ -58,6 +58,7 @@ class Reconciler:
         self._gates_running: set[str] = set()
         self._drain_group: dict[str, str] = {}
         self._finished_events: dict[str, asyncio.Event] = {}
+        self.definitions: dict[str, dict[str, Any]] = {}  # group -> GREEN's definition, not yet folded
 
     # ---- bookkeeping used by the engine -----------------------------------------------------------
     def held_groups(self) -> set[str]:
@@ -187,10 +188,30 @@ class Reconciler:
             blue_instances=blue.instances if blue else 0, green_instances=green.instances)
         log.info("deployment taken over", group=group, green=green.id, blue=blue.id if blue else None,
                  target=target)
+        self._keep_definition(group, green.id)
         return started
+
+    def _keep_definition(self, group: str, green_id: str) -> None:
+        """Read GREEN's definition once (history keeps it, for `undo`); folded into the intent by
+        the next reconcile. A definition handed over by `deploy` (`definitions`) wins."""
+        if group in self.definitions:
+            return
+
+        async def read() -> None:
+            try:
+                self.definitions.setdefault(group, await self.engine.client.app_definition(green_id))
+            except Exception as exc:  # history then lacks the definition; nothing else depends on it
+                log.warning("GREEN's definition not read; undo will not offer it", app=green_id,
+                            error=str(exc))
+                return
+            self.engine.mark({group}, trigger="definition")
+
+        self.engine.spawn(read(), name=f"definition:{group}")
 
     def _fold_inputs(self, group: str, intent: Intent) -> Intent:
         now = datetime.now(UTC)
+        if intent.green_definition is None and (definition := self.definitions.pop(group, None)):
+            intent = intent.model_copy(update={"green_definition": definition})
         for command in self._commands.pop(group, []):
             intent = intent.with_command(command, now)
         if (ans := self._gate_answers.pop(group, None)) is not None:
@@ -212,6 +233,7 @@ class Reconciler:
             return await self.engine.lb.observe(backend), True
         except LbError as exc:
             log.warning("load balancer unavailable; LB steps wait", backend=backend, error=str(exc))
+            self.engine.metrics.count_lb_error("observe", type(exc).__name__)
             return {}, False
 
     # ---- gates, outbox, endings -----------------------------------------------------------------
@@ -246,6 +268,9 @@ class Reconciler:
             "green_instances": green.instances if green else 0,
             "blue_live": len(blue.live_tasks()) if blue else 0,
             "blue_killed": len(intent.killed), "forced": intent.forced_kills,
+            # live tasks READY in the LB pool (the watch view's traffic share; i14)
+            "pool_green": sum(observed.in_pool(t.task_id) for t in green.live_tasks()) if green else 0,
+            "pool_blue": sum(observed.in_pool(t.task_id) for t in blue.live_tasks()) if blue else 0,
         }
         self.status[group] = GroupStatus(intent, blockers, counts, time.time())
         self.engine.metrics.set_phase(group, intent.phase.value)
@@ -260,6 +285,7 @@ class Reconciler:
             "started_at": intent.started_at.isoformat(),
             "finished_at": (intent.finished_at or datetime.now(UTC)).isoformat(),
             "duration_s": duration, "reason": intent.rollback_reason or intent.paused_reason,
+            "green_definition": intent.green_definition,
             "counts": {"target": intent.target_instances, "killed": len(intent.killed),
                        "forced": intent.forced_kills, "green_failed": intent.green_failures}})
         e.metrics.count_deployment(outcome.value, duration)

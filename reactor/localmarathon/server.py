@@ -23,6 +23,7 @@ from reactor.localmarathon import routes_groups as groups
 from reactor.localmarathon import routes_misc as misc
 from reactor.localmarathon import routes_tasks as tasks
 from reactor.localmarathon.cluster import Cluster
+from reactor.localmarathon.dcos_auth import DcosAuth
 from reactor.localmarathon.deployments import Deployments
 from reactor.localmarathon.events import DEFAULT_SLOW_CONSUMER_LIMIT, EventBus
 from reactor.localmarathon.executors import ProcessExecutor, VirtualExecutor
@@ -101,6 +102,7 @@ class LocalMarathon:
         slow_consumer_limit: int = DEFAULT_SLOW_CONSUMER_LIMIT,
         lenient: bool = False,
         features: tuple[str, ...] = (),
+        dcos_auth: DcosAuth | None = None,
     ) -> None:
         """`lenient`: accept fractional health/readiness check seconds (fast unit tests; Marathon
         answers 422). `features`: Marathon's `--enable_features`; only `task_killing` changes
@@ -121,6 +123,7 @@ class LocalMarathon:
             raise ValueError(f"unknown feature {unknown[0]!r}: expected one of {', '.join(KNOWN_FEATURES)}")
         self.lenient = lenient
         self.features = tuple(features)
+        self.dcos_auth = dcos_auth  # DC/OS login in front of the leader (not the standby)
         self.state: MarathonState | None = None
         self._runner: web.AppRunner | None = None
         self._standby_runner: web.AppRunner | None = None
@@ -163,7 +166,9 @@ class LocalMarathon:
         if self._runner is not None:
             return
         self.state = state = self._build_state()
-        app = web.Application(middlewares=[marathon_middleware], client_max_size=64 * 1024 * 1024)
+        middlewares = [marathon_middleware] if self.dcos_auth is None else [
+            self.dcos_auth.middleware, marathon_middleware]
+        app = web.Application(middlewares=middlewares, client_max_size=64 * 1024 * 1024)
         app[STATE_KEY] = state
         app[FAULTS_KEY] = state.faults
         app[CREDENTIALS_KEY] = self.credentials

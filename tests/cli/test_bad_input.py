@@ -156,5 +156,5 @@ async def test_control_commands_refused_change_nothing(tmp_path: Path) -> None:
     assert after == before
     assert row is not None and row["phase"] == "awaiting_promotion", row
     no_daemon = await cli("status", "--config", str(cfg))
-    assert_one_line_error(no_daemon, 4, "bluegreen run")
+    assert_one_line_error(no_daemon, 3, "bluegreen run")  # 4 is "Marathon unreachable"
     assert TOKEN not in wrong.err + missing.err + forbidden.err

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from tests.cli.support import (
@@ -56,7 +55,7 @@ async def test_detach_then_daemon_completes_and_status_history_show_it(tmp_path:
     assert rows[0]["green_app"] == "/web" and rows[0]["blue_app"] == BLUE_ID
     assert rows[0]["duration_s"] > 0
     assert st_json.rc == 0 and st_json.json()["phase"] == "done", st_json
-    assert hist_table.rc == 0 and hist_table.out.startswith(f"{GROUP}: completed  /web in "), hist_table
+    assert hist_table.rc == 0 and hist_table.out.startswith(f"#1 {GROUP}: completed  /web in "), hist_table
     assert rc == 0, daemon.log()
     assert list(apps) == ["/web"] and apps["/web"]["instances"] == 3
     assert health_status == 200 and metrics_status == 200
@@ -90,7 +89,8 @@ async def test_promote_after_a_held_gate(tmp_path: Path) -> None:
             assert blue["instances"] == 2  # held: no BLUE task touched
             p = await cli("promote", GROUP, "--config", str(cfg))
             assert p.rc == 0, p
-            assert json.loads(p.out)["accepted"] is True
+            assert p.out.startswith(f"{GROUP}: promoted — phase now "), p  # a human line, not JSON
+            assert "awaiting_promotion" not in p.out, p  # the phase after the command, not before
             await finished_history(cfg)
             again = await cli("promote", GROUP, "--config", str(cfg))
             assert await daemon.stop() == 0

@@ -127,7 +127,7 @@ async def test_rollback_command_mid_way_restores_blue_and_deploy_exits_1(tmp_pat
 
         async def rolled_back() -> Result | None:
             # the deploy process serves the API (no daemon holds the port): ask it to roll back
-            r = await cli("rollback", GROUP, "--config", str(cfg))
+            r = await cli("rollback", GROUP, "--config", str(cfg), "--json")
             return r if r.rc == 0 else None
         started = time.monotonic()
         accepted = await wait_until(rolled_back, timeout_s=20, what="rollback accepted", interval_s=0.2)

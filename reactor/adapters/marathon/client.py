@@ -10,7 +10,7 @@ concerns (leader, retries, auth, TLS) live in `transport`.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any
 from urllib.parse import quote
@@ -19,7 +19,14 @@ import aiohttp
 import structlog
 from pydantic import TypeAdapter
 
-from reactor.adapters.marathon.errors import AmbiguousOutcome, AppExists, MarathonError, NotFound
+from reactor.adapters.marathon.dcos_auth import DcosToken
+from reactor.adapters.marathon.errors import (
+    AmbiguousOutcome,
+    AppExists,
+    MarathonError,
+    MarathonUnreachable,
+    NotFound,
+)
 from reactor.adapters.marathon.transport import OnRequest, Response, SentButUnanswered, Transport
 from reactor.core.ids import normalize_app_id
 from reactor.core.models import App, Deployment, DeploymentRef, Snapshot, Task, TaskState
@@ -51,6 +58,12 @@ def _json(resp: Response, key: str | None = None) -> Any:
     return data
 
 
+# fields of GET /v2/apps/{id} that describe the running app, not its definition
+RUNTIME_FIELDS = frozenset({"version", "versionInfo", "tasks", "tasksStaged", "tasksRunning", "tasksHealthy",
+                            "tasksUnhealthy", "deployments", "readinessCheckResults", "lastTaskFailure",
+                            "taskStats", "tasksLost"})
+
+
 class MarathonClient:
     """`async with MarathonClient(["http://127.0.0.1:8080"]) as m: apps = await m.list_apps()`."""
 
@@ -68,6 +81,8 @@ class MarathonClient:
         session: aiohttp.ClientSession | None = None,
         on_request: OnRequest | None = None,
         max_attempts: int = 4,
+        dcos: DcosToken | None = None,
+        on_auth_failure: Callable[[str], None] | None = None,
     ) -> None:
         self.transport = Transport(
             urls,
@@ -81,6 +96,8 @@ class MarathonClient:
             session=session,
             on_request=on_request,
             max_attempts=max_attempts,
+            dcos=dcos,
+            on_auth_failure=on_auth_failure,
         )
         self._started = False
 
@@ -92,11 +109,23 @@ class MarathonClient:
             return
         await self.transport.start()
         self._started = True
+        try:  # a refused DC/OS login fails the start (nothing the reactor can fix); a down IAM does not
+            await self.transport.ensure_auth(report=False)
+        except MarathonUnreachable as exc:
+            log.warning("dcos login failed; retried on the next request", error=str(exc))
+        except BaseException:
+            await self.close()
+            raise
         if len(self.transport.urls) > 1:
             try:
                 self.transport.prefer_leader(await self.leader())
             except MarathonError as exc:
                 log.warning("marathon leader lookup failed", error=str(exc))
+
+    @property
+    def auth_error(self) -> str | None:
+        """Why Marathon refuses our credentials (a 401 the reactor cannot fix), or None."""
+        return self.transport.auth_error
 
     async def close(self) -> None:
         if self._started:
@@ -124,6 +153,15 @@ class MarathonClient:
         params = [("embed", e) for e in embed]
         resp = await self.transport.request("GET", "/v2/apps/{id}", _app_path(app_id), params=params)
         return App.model_validate(_json(resp, "app"))
+
+    async def app_definition(self, app_id: str) -> dict[str, Any]:
+        """The app's definition as Marathon keeps it, without its runtime fields (what a POST of
+        the same app would send)."""
+        resp = await self.transport.request("GET", "/v2/apps/{id}", _app_path(app_id))
+        data = _json(resp, "app")
+        if not isinstance(data, dict):
+            raise MarathonError(f"GET /v2/apps{app_id} did not return an app object", status=resp.status)
+        return {k: v for k, v in data.items() if k not in RUNTIME_FIELDS}
 
     async def list_tasks(self, app_id: str) -> list[Task]:
         resp = await self.transport.request("GET", "/v2/apps/{id}/tasks", _app_path(app_id) + "/tasks")

@@ -1,0 +1,126 @@
+"""Client side of the daemon's HTTP API for the CLI: requests, "is a daemon there?", the SSE stream.
+
+Owns the mapping of transport failures and error answers to one `CliError` line. An unreachable
+daemon is exit 3 (a missing component) — exit 4 is reserved for "Marathon unreachable". It never
+touches Marathon or the state store.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+
+from reactor.cli.common import CliError, read_secret
+from reactor.cli.exitcodes import Exit
+
+
+class ApiRefused(CliError):
+    """The daemon answered with an HTTP error; `status` is its code."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message, _code(status))
+        self.status = status
+
+
+class DaemonApi:
+    """The daemon at `base` ("http://host:port"); `token` is sent with every request when set."""
+
+    def __init__(self, base: str, token: str | None, *, timeout_s: float = 15.0) -> None:
+        self.base = base.rstrip("/")
+        self.token = token
+        self.timeout_s = timeout_s
+
+    @classmethod
+    def from_settings(cls, settings: Any, api: str | None = None) -> DaemonApi:
+        """`api` (HOST:PORT or a URL) or `[api] listen`; a wildcard listen is called on loopback."""
+        from reactor.cli.cmd_control import api_base_url
+
+        token = read_secret(settings.api.token, settings.api.token_file)
+        return cls(api_base_url(api, settings), token)
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+    async def reachable(self, group: str | None = None, timeout_s: float = 2.0) -> bool:
+        """A reactor answers here (/healthz) and acts for `group` (every group for a daemon; an
+        in-process `deploy` serves the API too, but acts for its own group only)."""
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as s:
+                async with s.get(f"{self.base}/healthz", headers=self._headers()) as resp:
+                    body = await resp.json(content_type=None)
+                    if resp.status != 200 or not isinstance(body, dict) or body.get("status") != "ok":
+                        return False
+                if group is None:
+                    return True
+                async with s.get(f"{self.base}/ui/scope.json", headers=self._headers()) as resp:
+                    if resp.status == 404:
+                        return True  # a reactor without the scope route: a daemon
+                    scope = (await resp.json(content_type=None)).get("scope")
+                    return bool(scope == "all" or (isinstance(scope, list) and group in scope))
+        except (aiohttp.ClientError, TimeoutError, ValueError, OSError, AttributeError):
+            return False
+
+    async def request(self, method: str, path: str, what: str) -> Any:
+        """The JSON answer; an error answer or no daemon raises one CliError line."""
+        url = f"{self.base}{path}"
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout_s)) as s, \
+                    s.request(method, url, headers=self._headers()) as resp:
+                status, body = resp.status, await resp.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise CliError(f"cannot reach the daemon API at {self.base}: {exc or type(exc).__name__}"
+                           " (is 'bluegreen run' running?)", Exit.MISSING_COMPONENT) from None
+        except ValueError:
+            raise CliError(f"the daemon API at {self.base} answered something that is not JSON",
+                           Exit.MISSING_COMPONENT) from None
+        if status >= 400:
+            raise ApiRefused(f"{what}: {self._refusal(status, body)}", status)
+        return body
+
+    def _refusal(self, status: int, body: Any) -> str:
+        if status == 401:
+            return ("the daemon refused our API token (401): use the daemon's [api] token" if self.token
+                    else "no API token (401): set [api] token or token_file in --config, "
+                         "or BLUEGREEN_API__TOKEN")
+        if isinstance(body, dict):
+            return str(body.get("message") or body.get("error") or body)
+        return str(body)
+
+    async def events(self, group: str | None = None) -> AsyncIterator[dict[str, Any]]:
+        """Deploy events from /v1/events (SSE) as dicts, until the daemon closes the stream."""
+        url = f"{self.base}/v1/events" + (f"?group={group}" if group else "")
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=5)
+        try:
+            async with aiohttp.ClientSession(timeout=timeout) as s, \
+                    s.get(url, headers={**self._headers(), "Accept": "text/event-stream"}) as resp:
+                if resp.status >= 400:
+                    body = await resp.json(content_type=None)
+                    raise ApiRefused(f"event stream: {self._refusal(resp.status, body)}", resp.status)
+                async for event in _parse_sse(resp.content):
+                    yield event
+        except (aiohttp.ClientError, OSError) as exc:
+            raise CliError(f"event stream from {self.base} ended: {exc or type(exc).__name__}",
+                           Exit.MISSING_COMPONENT) from None
+
+
+def _code(status: int) -> Exit:
+    return Exit.BAD_INPUT if status in (400, 401, 403, 404, 409) else Exit.MISSING_COMPONENT
+
+
+async def _parse_sse(content: aiohttp.StreamReader) -> AsyncIterator[dict[str, Any]]:
+    data: list[str] = []
+    async for raw in content:
+        line = raw.decode("utf-8", "replace").rstrip("\r\n")
+        if line.startswith("data:"):
+            data.append(line[5:].lstrip(" "))
+        elif not line and data:
+            try:
+                body = json.loads("\n".join(data))
+            except ValueError:
+                body = None
+            data = []
+            if isinstance(body, dict):
+                yield body
