@@ -18,6 +18,8 @@ from tests.e2e.world import World, wait_for
 from tests.soak import plan
 from tests.soak.plan import Draw
 
+REFILL_TIMEOUT_S = 30.0
+
 
 @dataclass
 class Applied:
@@ -59,7 +61,12 @@ async def apply(draw: Draw, world: World, daemon: ReactorDaemon) -> Applied:
     if draw.kind == plan.HAPROXY_RESTART:
         begin = time.time()
         await world.hap.restart()
-        await wait_for(lambda: _serving(world), timeout_s=30, what="HAProxy refilled by the reactor")
+        up = time.time()
+        try:
+            await wait_for(lambda: _serving(world), timeout_s=REFILL_TIMEOUT_S, what="HAProxy refilled")
+        except AssertionError:  # only HAProxy's own down time is excused; an empty pool is not
+            return Applied({"refill_s": None, "fault_error": f"pool not refilled within {REFILL_TIMEOUT_S}s"},
+                           lb_down=(begin, up))
         return Applied({"refill_s": round(time.time() - begin, 3)}, lb_down=(begin, time.time()))
     return Applied()  # a bad GREEN: nothing to do at the moment
 
