@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 
 from reactor.cli.deploy_flow import DeployFlow
-from reactor.engine.control import EngineControl
 from tests.engine.harness import (
     BLUE_ID,
     Rest,
@@ -66,7 +65,7 @@ async def test_deploy_costs_exactly_its_writes_and_reads_nothing_while_waiting(
                         st = await wait_until(lambda: _held(engine), what="held at promotion")
                         assert st
                         windows.append((at_scale, await rest.stats()))
-                        await EngineControl(engine).command("web", "promote", source="test")
+                        await engine.control().command("web", "promote", source="test")
 
         watcher = asyncio.create_task(watch())
         code = await flow.drive()
@@ -113,7 +112,7 @@ async def test_daemon_deployment_requests_and_one_snapshot_per_stream_connection
                 await wait_until(_count_is(rest, key, held.get(key, 0) + 1),
                                  what=f"the engine reconnecting: {key}")
             reconnected = await rest.stats()
-            await EngineControl(run.engine).command("web", "promote", source="test")
+            await run.engine.control().command("web", "promote", source="test")
             record = await run.wait_finished()
         after = await rest.stats()
     assert record["outcome"] == "completed"
