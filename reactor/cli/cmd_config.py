@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from reactor.cli.exitcodes import Exit
@@ -16,6 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                            "(exit 2), else 'PATH: ok'.",
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     check.add_argument("path", help="TOML config file")
+    check.add_argument("--json", action="store_true", help='print {"path", "ok", "problems": [...]}')
 
 
 def run(args: argparse.Namespace) -> int:
@@ -25,9 +27,16 @@ def run(args: argparse.Namespace) -> int:
     try:
         load_settings(args.path)
     except ConfigError as exc:
+        if getattr(args, "json", False):
+            problems = [{"key": path, "problem": problem_text(msg)} for path, msg in exc.problems]
+            print(json.dumps({"path": args.path, "ok": False, "problems": problems}, indent=2))
+            return Exit.BAD_INPUT
         print(f"bluegreen: {args.path}: {len(exc.problems)} problem(s)", file=sys.stderr)
         for path, msg in exc.problems:
             print(f"  {path}: {problem_text(msg)}", file=sys.stderr)
         return Exit.BAD_INPUT
-    print(f"{args.path}: ok")
+    if getattr(args, "json", False):
+        print(json.dumps({"path": args.path, "ok": True, "problems": []}, indent=2))
+    else:
+        print(f"{args.path}: ok")
     return Exit.DONE
