@@ -3,7 +3,8 @@
 A deployment of N instances in batches of b costs exactly: one snapshot (GET /v2/apps +
 GET /v2/deployments) per event-stream connection, the stream itself, ceil(N/b) GREEN scale-ups,
 one kill-and-scale per drained BLUE batch (between ceil(N/b) and N), one DELETE of BLUE, and with
-`bluegreen deploy` one list of apps and one create. Nothing is read while waiting.
+`bluegreen deploy` one list of apps and one create (a daemon that did not create GREEN reads its
+definition once, for the history). Nothing is read while waiting.
 """
 
 from __future__ import annotations
@@ -126,6 +127,7 @@ async def test_daemon_deployment_requests_and_one_snapshot_per_stream_connection
         "GET /v2/apps": 2,  # one snapshot per stream connection (2 connections)
         "GET /v2/deployments": 2, "GET /v2/events": 2,
         "POST /v2/apps": 1,  # the test creates GREEN
+        "GET /v2/apps/{id}": 1,  # GREEN's definition, read once for the history (`undo`)
         "PUT /v2/apps/{id}": math.ceil(n / b), "POST /v2/tasks/delete": kills, "DELETE /v2/apps/{id}": 1,
     }, used
 
