@@ -7,13 +7,49 @@ global or performs I/O beyond reading the config file and the environment when a
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import tomllib
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
+
+from reactor.core.deploy_events import DeployEventName
+from reactor.core.listen import is_loopback, parse_listen
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
+
+
+def _env_names(names: list[str]) -> list[str]:
+    """`env_passthrough`: variable names only (the values are read when a command runs)."""
+    for name in names:
+        if not _ENV_NAME.match(name):
+            raise ValueError(f"{name!r} is not an environment variable name")
+    return names
+
+
+def _http_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{url!r} is not an http:// or https:// URL")
+    return url
+
+
 
 
 class _Section(BaseModel):
@@ -21,7 +57,9 @@ class _Section(BaseModel):
 
 
 class MarathonSettings(_Section):
-    urls: list[str] = Field(default_factory=lambda: ["http://127.0.0.1:8080"], min_length=1)
+    # NoDecode: BLUEGREEN_MARATHON__URLS may be a plain URL as well as a JSON list (see _split)
+    urls: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["http://127.0.0.1:8080"],
+                                                 min_length=1)
     username: str | None = None
     password: SecretStr | None = None
     token: SecretStr | None = None
@@ -31,14 +69,37 @@ class MarathonSettings(_Section):
     request_timeout_s: float = Field(10.0, gt=0)
     resync_interval_s: float = Field(300.0, gt=0)
     event_idle_timeout_s: float = Field(30.0, gt=0)
+    # DC/OS service account (strict mode): RS256 login, token refreshed before expiry and on 401
+    dcos_uid: str | None = None
+    dcos_private_key_file: Path | None = None
+    dcos_login_url: str | None = None  # default: <scheme>://<host of urls[0]>/acs/api/v1/auth/login
+
+    @model_validator(mode="after")
+    def _one_kind_of_auth(self) -> MarathonSettings:
+        if (self.dcos_uid is None) != (self.dcos_private_key_file is None):
+            raise ValueError("dcos_uid and dcos_private_key_file go together")
+        if self.dcos_login_url is not None and not self.dcos_login_url.startswith(("http://", "https://")):
+            raise ValueError(f"dcos_login_url {self.dcos_login_url!r} is not an http:// or https:// URL")
+        return self
+
+    @field_validator("urls", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        """A JSON list, or one URL, or URLs separated by commas (as people write them in env)."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                try:
+                    return json.loads(text)
+                except ValueError:
+                    raise ValueError(f"not a JSON list of URLs: {text[:80]!r}") from None
+            return [u.strip() for u in text.split(",") if u.strip()]
+        return value
 
     @field_validator("urls")
     @classmethod
     def _urls_are_http(cls, urls: list[str]) -> list[str]:
-        for url in urls:
-            if not url.startswith(("http://", "https://")):
-                raise ValueError(f"{url!r} is not an http:// or https:// URL")
-        return [u.rstrip("/") for u in urls]
+        return [_http_url(u).rstrip("/") for u in urls]
 
 
 class LbDriver(StrEnum):
@@ -56,12 +117,17 @@ class HaproxySettings(_Section):
 class LbCommandSettings(_Section):
     argv: list[str] = Field(default_factory=list)
     timeout_s: float = Field(10.0, gt=0)
+    # the command gets PATH, HOME, LANG and only these variables of the reactor's environment
+    env_passthrough: list[str] = Field(default_factory=list)
+    _names = field_validator("env_passthrough")(_env_names)
 
 
 class LbSettings(_Section):
     driver: LbDriver = LbDriver.HAPROXY
     haproxy: HaproxySettings = Field(default_factory=HaproxySettings)
     command: LbCommandSettings = Field(default_factory=LbCommandSettings)
+    # backends the reactor may touch (names after templating; fnmatch patterns); empty = any
+    allowed_backends: list[str] = Field(default_factory=list)
 
 
 class DrainSource(StrEnum):
@@ -98,17 +164,63 @@ class DeploySettings(_Section):
     # after the last traffic shift BLUE's app stays at 0 instances this long; GREEN failing
     # within it rolls back automatically; 0 = delete BLUE at once (the guide's step 11)
     rollback_window_s: float = Field(60.0, ge=0)
+    # groups the reactor may act on (fnmatch patterns, e.g. "web-*"); empty = any
+    allowed_groups: list[str] = Field(default_factory=list)
+    # labels GREEN is created without (exact names or fnmatch patterns such as "HAPROXY_*"):
+    # marathon-lb routes every app with HAPROXY_GROUP, which would bypass our drain
+    strip_labels: list[str] = Field(default_factory=lambda: ["HAPROXY_GROUP"])
 
 
 class ApiSettings(_Section):
     listen: str = "127.0.0.1:9090"
     token: SecretStr | None = None
     token_file: Path | None = None
+    max_event_subscribers: int = Field(32, ge=1)  # more /v1/events clients get 503
+    tls_cert_file: Path | None = None  # both set: the API speaks HTTPS only
+    tls_key_file: Path | None = None
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        parse_listen(value)
+        return value
+
+    @model_validator(mode="after")
+    def _guarded(self) -> ApiSettings:
+        host, _ = parse_listen(self.listen)
+        if not is_loopback(host) and self.token is None and self.token_file is None:
+            raise ValueError(f"api.token (or api.token_file) is required: listen {self.listen!r} "
+                             "is not a loopback address, and the API would be open to the network")
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError("api.tls_cert_file and api.tls_key_file go together: set both or neither")
+        return self
+
+
+def default_state_path() -> Path:
+    """$XDG_STATE_HOME/bluegreen/bluegreen.db (~/.local/state/...): one absolute file per user, so
+    the daemon and `bluegreen deploy` from any directory share the same leases. The directory is
+    created when missing (a failure shows later as the store's own error)."""
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    path = Path(base).expanduser().absolute() / "bluegreen" / "bluegreen.db"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        pass
+    return path
 
 
 class StateSettings(_Section):
-    path: Path = Path("bluegreen.db")
+    # always absolute once loaded: a relative path in a config file is taken relative to that
+    # file's directory (load_settings), any other relative path to the working directory
+    path: Path = Field(default_factory=default_state_path)
     lease_ttl_s: float = Field(15.0, gt=0)
+    history_max: int = Field(1000, ge=0)  # finished deployments kept per group; 0 = no limit
+    history_days: float = Field(90.0, ge=0)  # and not older than this; 0 = no limit
+
+    @field_validator("path")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().absolute()
 
 
 class CoordinationBackend(StrEnum):
@@ -124,10 +236,35 @@ class CoordinationSettings(_Section):
     root: str = "/bluegreen"
     session_timeout_s: float = Field(10.0, gt=0)
 
+    @field_validator("hosts")
+    @classmethod
+    def _hosts(cls, value: str) -> str:
+        hosts = [h.strip() for h in value.split(",")]
+        if not value.strip() or any(not h for h in hosts):
+            raise ValueError("must be a ZooKeeper connect string, e.g. 'zk-1:2181,zk-2:2181'")
+        return ",".join(hosts)
+
+    @field_validator("root")
+    @classmethod
+    def _root(cls, value: str) -> str:
+        if not value.startswith("/") or (value != "/" and value.endswith("/")) or "//" in value:
+            raise ValueError("must be an absolute ZooKeeper path like '/bluegreen' (starts with '/')")
+        return value
+
+
+def _known_events(names: list[str]) -> list[str]:
+    known = {e.value for e in DeployEventName}
+    for name in names:
+        if name not in known:
+            raise ValueError(f"unknown event {name!r} (one of {', '.join(sorted(known))})")
+    return names
+
 
 class WebhookSettings(_Section):
     url: str
     events: list[str] = Field(default_factory=list)
+    _url = field_validator("url")(_http_url)
+    _events = field_validator("events")(_known_events)
     secret: SecretStr | None = None
     timeout_s: float = Field(5.0, gt=0)
     retries: int = Field(3, ge=0)
@@ -138,6 +275,10 @@ class WebhookSettings(_Section):
 class CommandHookSettings(_Section):
     argv: list[str] = Field(min_length=1)
     events: list[str] = Field(default_factory=list)
+    # the command gets PATH, HOME, LANG, BLUEGREEN_EVENT* and only these of the reactor's variables
+    env_passthrough: list[str] = Field(default_factory=list)
+    _events = field_validator("events")(_known_events)
+    _names = field_validator("env_passthrough")(_env_names)
     timeout_s: float = Field(10.0, gt=0)
     gate: bool = False
     at_least_once: bool = False
@@ -159,6 +300,13 @@ class LogFormat(StrEnum):
 class LogSettings(_Section):
     format: LogFormat = LogFormat.AUTO
     level: str = "info"
+
+    @field_validator("level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        if value.lower() not in LOG_LEVELS:
+            raise ValueError(f"unknown log level {value!r} (one of {', '.join(LOG_LEVELS)})")
+        return value.lower()
 
 
 class Settings(BaseSettings):
@@ -210,10 +358,12 @@ def _problems(exc: ValidationError) -> list[tuple[str, str]]:
     return out
 
 
-def load_settings(path: str | Path | None = None, *, env: bool = True) -> Settings:
+def load_settings(path: str | Path | None = None, *, env: bool = True,
+                  check_files: bool = True) -> Settings:
     """Read the TOML file (if any) and the environment into a validated `Settings`.
 
-    Raises `ConfigError` naming every problem with its key path.
+    Raises `ConfigError` naming every problem with its key path; with `check_files`, also every
+    `*_file` key naming a file that cannot be read.
     """
     data: dict[str, Any] = {}
     source = str(path) if path else "(defaults)"
@@ -224,12 +374,46 @@ def load_settings(path: str | Path | None = None, *, env: bool = True) -> Settin
             raise ConfigError(source, [("(file)", "no such file")]) from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(source, [("(file)", f"not valid TOML: {exc}")]) from None
+        _state_path_relative_to(data, Path(path).absolute().parent)
     try:
-        if env:
-            return Settings(**data)
-        return Settings.model_validate(data)
+        settings = Settings(**data) if env else Settings.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(source, _problems(exc)) from None
+    except SettingsError as exc:  # an environment override that is not valid JSON
+        raise ConfigError(source, [("(environment)", str(exc))]) from None
+    if check_files and (problems := file_problems(settings)):
+        raise ConfigError(source, problems)
+    return settings
+
+
+def file_problems(settings: Settings) -> list[tuple[str, str]]:
+    """Every `*_file` key (token, key, certificate, CA files) that names a file we cannot read:
+    `run` would fail on it later, so the configuration is refused now."""
+    out = []
+    for section, model in settings:
+        if not isinstance(model, BaseModel):
+            continue
+        for key, value in model:
+            if key.endswith("_file") and isinstance(value, Path) and not _readable(value):
+                out.append((f"{section}.{key}", f"cannot read {str(value)!r}"))
+    return out
+
+
+def _readable(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            f.read(1)
+    except OSError:
+        return False
+    return os.path.isfile(path)
+
+
+def _state_path_relative_to(data: dict[str, Any], base: Path) -> None:
+    state = data.get("state")
+    if isinstance(state, dict) and isinstance(state.get("path"), str):
+        given = Path(state["path"]).expanduser()
+        if not given.is_absolute():
+            state["path"] = str(base / given)
 
 
 def secret_value(value: SecretStr | None, file: Path | None) -> str | None:

@@ -35,8 +35,11 @@ class DaemonApi:
 
     @classmethod
     def from_settings(cls, settings: Any, api: str | None = None) -> DaemonApi:
+        """`api` (HOST:PORT or a URL) or `[api] listen`; a wildcard listen is called on loopback."""
+        from reactor.cli.cmd_control import api_base_url
+
         token = read_secret(settings.api.token, settings.api.token_file)
-        return cls(f"http://{api or settings.api.listen}", token)
+        return cls(api_base_url(api, settings), token)
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
 from reactor.cli.exitcodes import Exit
 
@@ -25,14 +26,16 @@ def run(args: argparse.Namespace) -> int:
     from reactor.settings import ConfigError, load_settings
 
     try:
-        load_settings(args.path)
+        problems = _refusals_of_run(load_settings(args.path))
     except ConfigError as exc:
+        problems = exc.problems
+    if problems:
         if getattr(args, "json", False):
-            problems = [{"key": path, "problem": problem_text(msg)} for path, msg in exc.problems]
-            print(json.dumps({"path": args.path, "ok": False, "problems": problems}, indent=2))
+            out = [{"key": path, "problem": problem_text(msg)} for path, msg in problems]
+            print(json.dumps({"path": args.path, "ok": False, "problems": out}, indent=2))
             return Exit.BAD_INPUT
-        print(f"bluegreen: {args.path}: {len(exc.problems)} problem(s)", file=sys.stderr)
-        for path, msg in exc.problems:
+        print(f"bluegreen: {args.path}: {len(problems)} problem(s)", file=sys.stderr)
+        for path, msg in problems:
             print(f"  {path}: {problem_text(msg)}", file=sys.stderr)
         return Exit.BAD_INPUT
     if getattr(args, "json", False):
@@ -40,3 +43,25 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(f"{args.path}: ok")
     return Exit.DONE
+
+
+def _refusals_of_run(settings: object) -> list[tuple[str, str]]:
+    """What `run` would refuse beyond the schema: the LB command, the hook modules, TLS files.
+    (The API port being free is not checked: the daemon being checked may be the one using it.)"""
+    from reactor.engine.api import tls_context
+    from reactor.engine.hooks import HookLoadError, load_hook_modules
+
+    s: Any = settings
+    out: list[tuple[str, str]] = []
+    if s.lb.driver.value == "command" and not s.lb.command.argv:
+        out.append(("lb.command.argv", 'required with driver = "command"'))
+    try:
+        load_hook_modules(s.hooks.modules)
+    except HookLoadError as exc:
+        out.append(("hooks.modules", str(exc)))
+    if s.api.tls_cert_file and s.api.tls_key_file:
+        try:
+            tls_context(s.api.tls_cert_file, s.api.tls_key_file)
+        except OSError as exc:
+            out.append(("api.tls_cert_file", str(exc)))
+    return out

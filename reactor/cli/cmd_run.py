@@ -27,6 +27,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         settings = settings_from(args)
+        preflight(settings)
         from reactor import logdedup, logs
 
         logs.configure(settings.log.format.value, settings.log.level)
@@ -35,6 +36,41 @@ def run(args: argparse.Namespace) -> int:
         return asyncio.run(_run(settings))
     except CliError as exc:
         return report(exc)
+    except ExceptionGroup as group:  # a long-running part failed (e.g. the API's port taken since)
+        oserrors = group.subgroup(OSError)
+        if oserrors is None:
+            raise
+        leaf: BaseException = oserrors
+        while isinstance(leaf, BaseExceptionGroup):
+            leaf = leaf.exceptions[0]
+        return report(CliError(f"cannot run: {leaf}", Exit.BAD_INPUT))
+
+
+def preflight(settings: object) -> None:
+    """What `run` can refuse before contacting anything: the API address (bad, or taken by
+    another process) and its TLS files. One line and exit 2 each (`config check` runs it too)."""
+    import socket
+
+    from reactor.engine.api import parse_listen, tls_context
+
+    api = settings.api  # type: ignore[attr-defined]
+    try:
+        host, port = parse_listen(api.listen)
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does
+            probe.bind(address)
+    except ValueError as exc:
+        raise CliError(str(exc), Exit.BAD_INPUT) from None
+    except OSError as exc:
+        raise CliError(f"[api] listen {api.listen!r}: cannot listen there: "
+                       f"{exc.strerror or exc} (another 'bluegreen run'?)", Exit.BAD_INPUT) from None
+    if api.tls_cert_file and api.tls_key_file:
+        try:
+            tls_context(api.tls_cert_file, api.tls_key_file)
+        except OSError as exc:
+            raise CliError(str(exc), Exit.BAD_INPUT) from None
 
 
 def _give_up() -> None:

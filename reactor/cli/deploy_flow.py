@@ -63,14 +63,14 @@ class DeployFlow:
         return ours, {a.id for a in apps}
 
     async def dry_run(self) -> int:
-        from reactor.adapters.marathon.client import MarathonClient
+        from reactor.adapters.marathon.configured import client_from_settings
         from reactor.adapters.marathon.errors import MarathonError
 
         blue_desc, target = "unknown (Marathon not reachable)", self.definition.get("instances", 1)
         now = datetime.now(UTC)
         green_id, blue_id, known = self.definition["id"], None, False
         try:
-            async with MarathonClient(self.settings.marathon.urls, request_timeout_s=5) as client:
+            async with client_from_settings(self.settings.marathon, request_timeout_s=5) as client:
                 ours, ids = await self._blue(client)
                 green_id = green_app_id(self.definition["id"], ids, now)
                 known = True
@@ -80,13 +80,14 @@ class DeployFlow:
                     blue_desc, target = f"{blue.id} ({blue.instances} instances)", blue.instances
                 else:
                     blue_desc = "none (first deploy)"
-        except (MarathonError, OSError):
+        except (MarathonError, OSError, ValueError):
             pass
         target = L.target_instances_of(self.definition.get("labels") or {}) or target
         batch = self.batch_size or self.settings.deploy.batch_size
         green = green_definition(self.definition, green_id=green_id, group=self.group,
                                  target_instances=target, started_at=now, previous=blue_id,
-                                 batch_size=self.batch_size)
+                                 batch_size=self.batch_size,
+                                 strip_labels=self.settings.deploy.strip_labels)
         plan = {"group": self.group, "blue": blue_desc, "green_app": green_id, "target_instances": target,
                 "batch_size": batch, "steps": _plan_steps(green_id, target, batch,
                                                           has_blue=blue_id is not None or not known),
@@ -139,7 +140,8 @@ class DeployFlow:
             self.green_id = green_app_id(self.definition["id"], ids, now)
             body = green_definition(self.definition, green_id=self.green_id, group=self.group,
                                     target_instances=self.target, started_at=now, previous=self.blue_id,
-                                    batch_size=self.batch_size)
+                                    batch_size=self.batch_size,
+                                    strip_labels=self.settings.deploy.strip_labels)
             self.posted = body
             if handover:
                 e.store.release_lease(self.group)

@@ -16,10 +16,13 @@ from reactor.cli.exitcodes import Exit
 def marathon_errors() -> Iterator[None]:
     """Marathon unreachable/refusing → 4; Marathon rejecting our input → 2; state store → 2."""
     from reactor.adapters.marathon import errors as M
+    from reactor.adapters.marathon.dcos_auth import DcosConfigError
     from reactor.adapters.store.errors import StoreError
 
     try:
         yield
+    except DcosConfigError as exc:
+        raise CliError(str(exc), Exit.BAD_INPUT) from None
     except M.ValidationFailed as exc:
         raise CliError(f"Marathon rejected the app definition: {exc}", Exit.BAD_INPUT) from None
     except M.AppExists as exc:

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from datetime import datetime
+from fnmatch import fnmatchcase
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
 
 from reactor.core import labels as L
 
@@ -47,7 +49,7 @@ class _HealthCheck(BaseModel):
 class _AppDef(BaseModel):
     model_config = ConfigDict(extra="allow", strict=False)
     id: str
-    instances: int = Field(1, ge=0)
+    instances: StrictInt = Field(1, ge=0)  # Marathon refuses "3"; so do we, before sending
     cmd: str | None = None
     args: list[str] | None = None
     container: dict[str, Any] | None = None
@@ -79,6 +81,10 @@ def parse_app_definition(raw: str | bytes) -> dict[str, Any]:
     except json.JSONDecodeError as exc:
         raise AppDefinitionError([("(file)", f"not valid JSON: {exc.msg} at line {exc.lineno} "
                                               f"column {exc.colno}")]) from None
+    except UnicodeDecodeError:  # binary input: json.loads guesses an encoding and fails
+        raise AppDefinitionError([("(file)", "not valid JSON: not UTF-8 text")]) from None
+    except RecursionError:
+        raise AppDefinitionError([("(file)", "not valid JSON: nested too deeply")]) from None
     if not isinstance(data, dict):
         raise AppDefinitionError([("(file)", "an app definition is a JSON object")])
     if "apps" in data or "groups" in data:
@@ -107,12 +113,16 @@ def default_group(app_id: str) -> str:
 def green_definition(
     definition: dict[str, Any], *, green_id: str, group: str, target_instances: int,
     started_at: datetime, previous: str | None, batch_size: int | None = None,
+    strip_labels: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """GREEN as it is created: 0 instances (the planner scales it), the contract's labels."""
+    """GREEN as it is created: 0 instances (the planner scales it), the contract's labels, and
+    none of the user's labels matching `strip_labels` (e.g. marathon-lb's HAPROXY_GROUP, so that
+    marathon-lb does not route to GREEN behind our back); the contract's own labels always stay."""
     out = dict(definition)
     out["id"] = green_id
     out["instances"] = 0
-    labels = {k: v for k, v in definition.get("labels", {}).items() if k not in (L.COLOUR, L.PREVIOUS)}
+    labels = {k: v for k, v in definition.get("labels", {}).items() if k not in (L.COLOUR, L.PREVIOUS)
+              and not any(fnmatchcase(k, pattern) for pattern in strip_labels)}
     labels.update(L.green_labels(group=group, target_instances=target_instances,
                                  started_at=started_at, previous=previous))
     if batch_size is not None:

@@ -307,6 +307,8 @@ def _slow_path(raw: bytes | str, first_error: ValidationError) -> MarathonEvent:
         payload = json.loads(raw)
     except (ValueError, TypeError) as exc:
         raise MalformedEvent(f"invalid JSON: {exc}", _excerpt(raw)) from None
+    except RecursionError:  # hostile nesting: a malformed event, never a crash of the stream
+        raise MalformedEvent("JSON nested too deeply", _excerpt(raw)) from None
     if not isinstance(payload, dict):
         raise MalformedEvent(f"expected a JSON object, got {type(payload).__name__}", _excerpt(raw))
     event_type = payload.get("eventType")

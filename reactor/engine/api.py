@@ -7,24 +7,33 @@ an operator intent through `Control.command`, the engine does the rest.
 Auth: every POST needs `Authorization: Bearer <token>` (compared in constant time). With no
 token configured, POSTs are refused (403) whatever the listen address: on Mesos agents with host
 networking, loopback is shared by every task on the host, so "loopback only" is no protection.
+With a token configured every `/v1/*` request needs it, GETs included (deployments, history and
+the event stream say what runs where); `/healthz`, `/readyz` and `/metrics` stay open for probes
+and scrapers. A non-loopback `listen` without a token is refused by the settings. Optional TLS
+(`tls_cert_file`/`tls_key_file`). The event stream's limits live in `api_events`.
 Errors are JSON `{"error": "<code>", "message": "<sentence>"}`.
 """
 
 from __future__ import annotations
 
 import hmac
-import json
+import ssl
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
 from aiohttp import web
 
-from reactor.core.deploy_events import DeployEvent
+from reactor.core import listen as listen_address
 from reactor.core.intent import Command
-from reactor.engine.bus import EventBus, Subscription
+from reactor.engine.api_events import StreamLimits, serve_events
+from reactor.engine.bus import EventBus
 from reactor.engine.metrics import CONTENT_TYPE, Metrics
 from reactor.engine.ui import add_ui_routes
+
+if TYPE_CHECKING:
+    from reactor.settings import ApiSettings
 
 log = structlog.get_logger(__name__)
 
@@ -70,12 +79,21 @@ CONTROL: web.AppKey[Control] = web.AppKey("control", Control)  # type: ignore[ty
 BUS: web.AppKey[EventBus] = web.AppKey("bus", EventBus)
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
 TOKEN: web.AppKey[str | None] = web.AppKey("token", str)  # type: ignore[arg-type]
-HEARTBEAT_S: web.AppKey[float] = web.AppKey("heartbeat_s", float)
-STREAMS: web.AppKey[set[Subscription]] = web.AppKey("streams")
+STREAMS: web.AppKey[StreamLimits] = web.AppKey("streams", StreamLimits)
 
 
 def error(status: int, code: str, message: str) -> web.Response:
     return web.json_response({"error": code, "message": message}, status=status)
+
+
+@web.middleware
+async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every /v1/* request carries the token when one is set (POSTs always: see `command`)."""
+    if request.path.startswith("/v1/") and request.app[TOKEN] and request.method != "POST":
+        denied = _authorized(request)
+        if denied is not None:
+            return denied
+    return await handler(request)
 
 
 @web.middleware
@@ -160,53 +178,15 @@ async def command(request: web.Request) -> web.Response:
                              status=202)
 
 
-def _sse(event: DeployEvent) -> bytes:
-    data = json.dumps(event.payload(), separators=(",", ":"))
-    return f"id: {event.id}\nevent: {event.name.value}\ndata: {data}\n\n".encode()
-
-
 async def events(request: web.Request) -> web.StreamResponse:
-    """SSE of deploy events (`?group=` filters); `Last-Event-ID` replays newer buffered events."""
-    bus, group = request.app[BUS], request.query.get("group") or None
-    resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
-                                       "X-Accel-Buffering": "no"})
-    await resp.prepare(request)
-    async with bus.subscribe() as sub:
-        request.app[STREAMS].add(sub)
-        await resp.write(b": connected\n\n")
-        last_id = request.headers.get("Last-Event-ID")
-        if last_id:
-            recent = bus.recent(group=group)
-            ids = [e.id for e in recent]
-            for event in recent[ids.index(last_id) + 1:] if last_id in ids else []:
-                await resp.write(_sse(event))
-        try:
-            await _stream(resp, sub, group, request.app[HEARTBEAT_S])
-        except ConnectionResetError:
-            pass  # the client went away
-        finally:
-            request.app[STREAMS].discard(sub)
-    return resp
-
-
-async def _stream(resp: web.StreamResponse, sub: Subscription, group: str | None, heartbeat_s: float) -> None:
-    while True:
-        try:
-            event = await sub.next(heartbeat_s)
-        except StopAsyncIteration:
-            return  # dropped as a slow consumer, or the bus closed
-        if event is None:
-            await resp.write(b": heartbeat\n\n")
-        elif group is None or event.group == group:
-            await resp.write(_sse(event))
+    return await serve_events(request, request.app[BUS], request.app[STREAMS])
 
 
 def build_api(control: Control, bus: EventBus, metrics_: Metrics, *, token: str | None,
-              heartbeat_s: float = 15.0) -> web.Application:
-    app = web.Application(middlewares=[_json_errors])
+              heartbeat_s: float = 15.0, max_event_subscribers: int = 32) -> web.Application:
+    app = web.Application(middlewares=[_json_errors, _auth])
     app[CONTROL], app[BUS], app[METRICS], app[TOKEN] = control, bus, metrics_, token
-    app[HEARTBEAT_S] = heartbeat_s
-    app[STREAMS] = set()
+    app[STREAMS] = StreamLimits(max_event_subscribers, heartbeat_s=heartbeat_s)
     app.on_shutdown.append(_end_streams)
     commands = "|".join(c.value for c in Command)
     app.router.add_get("/healthz", healthz)
@@ -223,26 +203,45 @@ def build_api(control: Control, bus: EventBus, metrics_: Metrics, *, token: str 
 
 async def _end_streams(app: web.Application) -> None:
     """End every /v1/events response, so that shutdown does not wait for streaming clients."""
-    streams: set[Subscription] = app[STREAMS]
-    for sub in tuple(streams):
-        sub.close()
+    app[STREAMS].close_all()
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
     """`host:port`, `[v6]:port` or `:port` (all interfaces); raises ValueError naming the value."""
-    host, sep, port = listen.rpartition(":")
-    if not sep or not port.isdigit() or int(port) > 65535:
-        raise ValueError(f"[api] listen must be HOST:PORT, not {listen!r}")
-    host = host.strip("[]") or "0.0.0.0"
-    return host, int(port)
+    try:
+        return listen_address.parse_listen(listen)
+    except ValueError as exc:
+        raise ValueError(f"[api] {exc}") from None
+
+
+def tls_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
+    """A server context (TLS 1.2+); raises OSError/ssl.SSLError naming the files."""
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    try:
+        ctx.load_cert_chain(cert_file, key_file)
+    except (OSError, ssl.SSLError) as exc:
+        raise OSError(f"[api] cannot load TLS certificate {cert_file} / key {key_file}: {exc}") from None
+    return ctx
+
+
+def api_server(control: Control, bus: EventBus, metrics_: Metrics, api: ApiSettings, *,
+               token: str | None) -> ApiServer:
+    """The daemon's API as configured in `[api]` (limits, TLS); the engine serves it."""
+    app = build_api(control, bus, metrics_, token=token,
+                    max_event_subscribers=api.max_event_subscribers)
+    ctx = tls_context(api.tls_cert_file, api.tls_key_file) if api.tls_cert_file and api.tls_key_file \
+        else None
+    return ApiServer(app, listen=api.listen, ssl_context=ctx)
 
 
 class ApiServer:
     """Serves an API application on `listen` (port 0 picks a free port: see `.port`)."""
 
     def __init__(self, app: web.Application, listen: str = "127.0.0.1:9090", *,
-                 shutdown_timeout_s: float = 2.0) -> None:
+                 shutdown_timeout_s: float = 2.0, ssl_context: ssl.SSLContext | None = None) -> None:
         self.app = app
+        self.ssl_context = ssl_context
         self.host, self._port = parse_listen(listen)
         self._runner: web.AppRunner | None = None
         self.shutdown_timeout_s = shutdown_timeout_s
@@ -251,7 +250,7 @@ class ApiServer:
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.ssl_context else 'http'}://{host}:{self.port}"
 
     async def start(self) -> None:
         if self._runner is not None:
@@ -259,7 +258,7 @@ class ApiServer:
         runner = web.AppRunner(self.app, access_log=None, shutdown_timeout=self.shutdown_timeout_s)
         await runner.setup()
         self._runner = runner
-        site = web.TCPSite(runner, self.host, self._port)
+        site = web.TCPSite(runner, self.host, self._port, ssl_context=self.ssl_context)
         try:
             await site.start()
         except OSError as exc:

@@ -22,7 +22,8 @@ class EngineControl:
         self.engine = engine
 
     def is_ready(self) -> bool:
-        return self.engine.synced_once
+        # a 401 the reactor cannot fix (client.auth_error) makes it unready until it is fixed
+        return self.engine.synced_once and self.engine.client.auth_error is None
 
     def deployments(self) -> list[dict[str, Any]]:
         rows = {g: self._row(g) for g in self.engine.reconciler.status}

@@ -25,7 +25,7 @@ import structlog
 from reactor.adapters.drain.models import DrainEvent
 from reactor.adapters.drain.watcher import DrainWatcher
 from reactor.adapters.lb import build_load_balancer
-from reactor.adapters.marathon.client import MarathonClient
+from reactor.adapters.marathon.configured import client_from_settings
 from reactor.adapters.marathon.errors import MarathonError, NotFound
 from reactor.adapters.marathon.watcher import EventWatcher
 from reactor.adapters.store.sqlite import StateStore
@@ -91,17 +91,19 @@ class Engine:
 
     # ---- lifecycle -----------------------------------------------------------------------------
     async def __aenter__(self) -> Engine:
+        try:
+            return await self._enter()
+        except BaseException:  # e.g. a refused DC/OS login: close what was opened, then report
+            await self._stack.aclose()
+            raise
+
+    async def _enter(self) -> Engine:
         s = self.settings
         st = self._stack
         session = await st.enter_async_context(aiohttp.ClientSession())
-        self.client = await st.enter_async_context(MarathonClient(
-            s.marathon.urls, username=s.marathon.username,
-            password=s.marathon.password.get_secret_value() if s.marathon.password else None,
-            token=s.marathon.token.get_secret_value() if s.marathon.token else None,
-            token_file=str(s.marathon.token_file) if s.marathon.token_file else None,
-            ca_file=str(s.marathon.ca_file) if s.marathon.ca_file else None,
-            verify_tls=s.marathon.verify_tls, request_timeout_s=s.marathon.request_timeout_s,
-            on_request=self._count_request))
+        self.client = await st.enter_async_context(client_from_settings(
+            s.marathon, on_request=self._count_request,
+            on_auth_failure=self.metrics.count_marathon_auth_failure))
         self.lb = await st.enter_async_context(build_load_balancer(
             s.lb.driver.value, haproxy_socket=s.lb.haproxy.socket,
             haproxy_timeout_s=s.lb.haproxy.timeout_s, command_argv=list(s.lb.command.argv),
@@ -120,6 +122,7 @@ class Engine:
             self.client, on_event=self._on_marathon_event, on_resync=self._on_resync,
             event_types=EVENT_TYPES, idle_timeout_s=s.marathon.event_idle_timeout_s,
             on_reconnect=self.metrics.count_stream_reconnect, on_malformed=self._on_malformed)
+        self.metrics.watch_stream(lambda: self.watcher.live)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

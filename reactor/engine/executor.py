@@ -70,6 +70,8 @@ class Executor:
                 break
             except (MarathonError, LbError, OSError, ValueError) as exc:
                 bound.warning("action failed; the next reconcile retries", error=str(exc))
+                if isinstance(exc, LbError):
+                    self.engine.metrics.count_lb_error(action.kind, type(exc).__name__)
                 out.failed, out.error = action, str(exc)
                 break
             if dep:

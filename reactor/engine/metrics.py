@@ -7,7 +7,9 @@ engines may live in one process, e.g. in tests) and must not decide *when* to co
 
 from __future__ import annotations
 
+import platform
 import threading
+from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -56,8 +58,45 @@ class Metrics:
         self.forced_kills = Counter(
             "bluegreen_forced_kills_total", "Tasks killed with work in flight (on_timeout = force).",
             registry=r)
+        self._add_operational_metrics(r)
         self._phases: dict[str, str] = {}
         self._phase_lock = threading.Lock()
+
+    def _add_operational_metrics(self, r: CollectorRegistry) -> None:
+        """Build info, event-stream liveness, LB errors and refused Marathon credentials."""
+        from reactor import __version__
+
+        self.build_info = Gauge(
+            "bluegreen_build_info", "Always 1; the labels say which reactor runs.", ["version", "python"],
+            registry=r)
+        self.build_info.labels(version=__version__, python=platform.python_version()).set(1)
+        self.stream_connected = Gauge(
+            "bluegreen_event_stream_connected",
+            "1 while Marathon's event stream is live (connected and resynced), else 0.", registry=r)
+        self.lb_errors = Counter(
+            "bluegreen_lb_errors_total", "Load balancer calls that failed, by operation and error.",
+            ["operation", "error"], registry=r)
+        self.marathon_auth_failures = Counter(
+            "bluegreen_marathon_auth_failures_total",
+            "Marathon refused our credentials and the reactor could not fix it (re-login failed).",
+            registry=r)
+        self.store_errors = Counter(
+            "bluegreen_store_errors_total",
+            "State store / coordination backend calls that failed, by operation.", ["operation"],
+            registry=r)
+
+    def watch_stream(self, is_live: Callable[[], bool]) -> None:
+        """`bluegreen_event_stream_connected` reads `is_live()` at every scrape."""
+        self.stream_connected.set_function(lambda: 1.0 if is_live() else 0.0)
+
+    def count_lb_error(self, operation: str, error: str) -> None:
+        self.lb_errors.labels(operation=str(operation), error=str(error)).inc()
+
+    def count_store_error(self, operation: str) -> None:
+        self.store_errors.labels(operation=str(operation)).inc()
+
+    def count_marathon_auth_failure(self, _reason: str = "") -> None:
+        self.marathon_auth_failures.inc()
 
     def count_deployment(self, outcome: str, duration_s: float | None = None) -> None:
         self.deployments.labels(outcome=str(outcome)).inc()

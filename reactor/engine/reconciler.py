@@ -233,6 +233,7 @@ class Reconciler:
             return await self.engine.lb.observe(backend), True
         except LbError as exc:
             log.warning("load balancer unavailable; LB steps wait", backend=backend, error=str(exc))
+            self.engine.metrics.count_lb_error("observe", type(exc).__name__)
             return {}, False
 
     # ---- gates, outbox, endings -----------------------------------------------------------------

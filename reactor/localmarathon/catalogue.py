@@ -24,12 +24,13 @@ def api_post(client_ip: str, uri: str, app_definition: Json, ts: str) -> Json:
     }
 
 
-def status_update(inst: Instance, ts: str) -> Json:
+def status_update(inst: Instance, ts: str, provisioned: bool = False) -> Json:
+    """`provisioned`: no Mesos status yet, so Marathon's defaults (`slaveId` and `message` "")."""
     return {
-        "slaveId": AGENT_ID,
+        "slaveId": "" if provisioned else AGENT_ID,
         "taskId": inst.task_id,
         "taskStatus": inst.state.value,
-        "message": inst.message,
+        "message": "" if provisioned else inst.message,
         "appId": inst.app_id,
         "host": HOST,
         "ipAddresses": [{"ipAddress": HOST, "protocol": "IPv4"}],

@@ -12,7 +12,8 @@ import asyncio
 import signal
 import sys
 
-from reactor.localmarathon.server import LocalMarathon, parse_port_range
+from reactor.localmarathon.dcos_auth import DcosAuth, parse_dcos_auth
+from reactor.localmarathon.server import KNOWN_FEATURES, LocalMarathon, parse_port_range
 
 EPILOG = """examples:
   bluegreen local-marathon --port 18080 --executor virtual
@@ -39,9 +40,29 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="also run a standby that redirects /v2/events and proxies REST to this leader",
     )
     p.add_argument("--credentials", default=None, metavar="USER:PASS", help="require HTTP basic auth")
+    p.add_argument("--dcos-auth", action="append", default=[], metavar="UID:PUBLIC_KEY_PEM",
+                   help="DC/OS strict mode: serve POST /acs/api/v1/auth/login for this service account "
+                        "(PEM text or file; repeatable) and require 'Authorization: token=...'")
+    p.add_argument("--token-ttl-s", type=float, default=432000.0,
+                   help="lifetime of the tokens --dcos-auth issues (default 432000 = 5 days)")
     p.add_argument("--heartbeat-s", type=float, default=10.0, help="SSE heartbeat period (default 10)")
     p.add_argument("--port-range", default="20000-29999", help="host ports for tasks (default 20000-29999)")
+    p.add_argument(
+        "--lenient",
+        action="store_true",
+        help="accept fractional health/readiness check seconds (fast tests; Marathon answers 422)",
+    )
+    p.add_argument(
+        "--enable-features",
+        default="",
+        metavar="LIST",
+        help="Marathon's --enable_features, comma-separated; task_killing shows TASK_KILLING on kills",
+    )
     p.add_argument("--log-level", default="info", help="log level (default info)")
+
+
+def features_of(spec: str) -> tuple[str, ...]:
+    return tuple(f.strip() for f in (spec or "").split(",") if f.strip())
 
 
 async def serve(args: argparse.Namespace) -> int:
@@ -53,6 +74,9 @@ async def serve(args: argparse.Namespace) -> int:
         standby_port=args.standby_port,
         credentials=args.credentials,
         port_range=parse_port_range(args.port_range),
+        lenient=args.lenient,
+        features=features_of(args.enable_features),
+        dcos_auth=dcos_auth_of(args),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -66,6 +90,14 @@ async def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def dcos_auth_of(args: argparse.Namespace) -> DcosAuth | None:
+    """The `--dcos-auth` accounts, or None; raises ValueError naming a bad one."""
+    specs = getattr(args, "dcos_auth", None) or []
+    if not specs:
+        return None
+    return DcosAuth(dict(parse_dcos_auth(s) for s in specs), token_ttl_s=args.token_ttl_s)
+
+
 def run(args: argparse.Namespace) -> int:
     from reactor.logs import configure
 
@@ -75,6 +107,11 @@ def run(args: argparse.Namespace) -> int:
         if args.credentials is not None and ":" not in args.credentials:
             raise ValueError("--credentials must be USER:PASS")
         del port_range
+        unknown = [f for f in features_of(args.enable_features) if f not in KNOWN_FEATURES]
+        if unknown:
+            known = ", ".join(KNOWN_FEATURES)
+            raise ValueError(f"--enable-features: unknown feature {unknown[0]!r} (known: {known})")
+        dcos_auth_of(args)  # bad --dcos-auth: one line and exit 2 before anything listens
         return asyncio.run(serve(args))
     except (ValueError, OSError) as exc:
         print(f"bluegreen local-marathon: {exc}", file=sys.stderr)

@@ -65,6 +65,22 @@ class AppRecord:
         return app_json({**self.defn, **extra})
 
 
+def port_slots(defn: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(service-port key, entry): portDefinitions' `port`, or container portMappings' `servicePort`."""
+    mappings = (defn.get("container") or {}).get("portMappings")
+    if not defn.get("portDefinitions") and isinstance(mappings, list) and mappings:
+        return [("servicePort", m) for m in mappings if isinstance(m, dict)]
+    return [("port", p) for p in defn.get("portDefinitions") or []]
+
+
+def _needs_host_port(defn: dict[str, Any], entry: dict[str, Any]) -> bool:
+    if "containerPort" not in entry:
+        return True  # a port definition: always a host port
+    modes = {n.get("mode") for n in defn.get("networks") or [] if isinstance(n, dict)}
+    docker_net = ((defn.get("container") or {}).get("docker") or {}).get("network")
+    return "hostPort" in entry or "container/bridge" in modes or docker_net == "BRIDGE"
+
+
 class VersionKind(enum.Enum):
     CONFIG = "config"  # version = lastScalingAt = lastConfigChangeAt = now
     SCALE = "scale"  # version = lastScalingAt = now
@@ -102,6 +118,7 @@ class Cluster:
         self._seq = itertools.count(1)
         self._relaunch_handles: dict[str, asyncio.TimerHandle] = {}
         self._closing = False  # once set, nothing is launched or relaunched (no task outlives stop())
+        self.task_killing = False  # Mesos' `task_killing` feature: TASK_KILLING / Killing on kills
         self.on_instance_running: Callable[[Instance], None] = lambda inst: None
         self.on_instance_gone: Callable[[Instance], None] = lambda inst: None
 
@@ -110,9 +127,11 @@ class Cluster:
         """Create or update an app with a new version (GroupVersioningUtil rules, reference §4.3)."""
         now = version or self.bus.now()
         old = self.apps.get(defn["id"])
-        previous = [int(p["port"]) for p in old.defn.get("portDefinitions", [])] if old else []
+        previous = [int(p.get(k) or 0) for k, p in port_slots(old.defn)] if old else []
         defn = copy.deepcopy(defn)
-        self.service_ports.assign(defn["portDefinitions"], previous)
+        slots = port_slots(defn)
+        if slots:
+            self.service_ports.assign([p for _, p in slots], previous, key=slots[0][0])
         if old is None:
             rec = AppRecord(defn, now, now, now)
         else:
@@ -153,8 +172,9 @@ class Cluster:
 
     def _start_task(self, inst: Instance, rec: AppRecord) -> None:
         inst.state = TaskState.STAGING
-        inst.ports = [self.host_ports.take() for _ in rec.defn.get("portDefinitions") or []]
-        inst.service_ports = [int(p["port"]) for p in rec.defn.get("portDefinitions") or []]
+        slots = port_slots(rec.defn)
+        inst.ports = [self.host_ports.take() for _, p in slots if _needs_host_port(rec.defn, p)]
+        inst.service_ports = [int(p.get(k) or 0) for k, p in slots]
         inst.staged_at = self.bus.now()
         inst.started_at = None
         inst.running_since_s = None
@@ -162,17 +182,26 @@ class Cluster:
         inst.ready = False
         inst.readiness_last = None
         inst.killed_by_us = False
+        inst.kill_requested = False
         inst.message = ""
         ts = self.bus.now()
+        # Scheduled (no agent), Provisioned (offer accepted, no Mesos status yet: slaveId and
+        # message ""), then Mesos' TASK_STAGING; a status update precedes its instance change.
+        self.bus.publish(catalogue.instance_changed(inst, "Scheduled", ts, placed=False))
+        self.bus.publish(catalogue.status_update(inst, ts, provisioned=True))
         self.bus.publish(catalogue.instance_changed(inst, "Provisioned", ts))
         self.bus.publish(catalogue.status_update(inst, ts))
         self.bus.publish(catalogue.instance_changed(inst, "Staging", ts))
         self.executor.launch(inst, rec.defn)
 
     def task_running(self, inst: Instance) -> None:
-        """Executor callback: the task's process (or virtual task) is up."""
+        """Executor callback: the task's process (or virtual task) is up (TASK_STARTING, TASK_RUNNING)."""
         if inst.state is not TaskState.STAGING:
             return
+        inst.state = TaskState.STARTING
+        ts = self.bus.now()
+        self.bus.publish(catalogue.status_update(inst, ts))
+        self.bus.publish(catalogue.instance_changed(inst, "Starting", ts))
         inst.state = TaskState.RUNNING
         inst.started_at = self.bus.now()
         inst.running_since_s = time.monotonic()
@@ -183,7 +212,15 @@ class Cluster:
         self.changed.notify()
 
     def kill(self, inst: Instance, decommission: bool) -> None:
+        """Kill the instance's task (relaunched unless `decommission`, which changes the goal).
+
+        Default (Marathon 1.11 without Mesos' `task_killing` feature): the task stays TASK_RUNNING
+        until TASK_KILLED; a goal change is an `instance_changed_event` repeating the current
+        condition. With the feature: TASK_KILLING / condition Killing first.
+        """
+        goal_changed = False
         if decommission:
+            goal_changed = inst.goal is not Goal.DECOMMISSIONED
             inst.goal = Goal.DECOMMISSIONED
             handle = self._relaunch_handles.pop(inst.instance_id, None)
             if handle is not None:
@@ -191,14 +228,20 @@ class Cluster:
             if inst.state.terminal:
                 self._expunge(inst)
                 return
-        if inst.state.terminal or inst.state is TaskState.KILLING:
+        if inst.state.terminal or inst.kill_requested:
+            if goal_changed:
+                self.bus.publish(catalogue.instance_changed(inst, inst.state.condition, self.bus.now()))
             self.changed.notify()
             return
         inst.killed_by_us = True
-        inst.state = TaskState.KILLING
+        inst.kill_requested = True
         ts = self.bus.now()
-        self.bus.publish(catalogue.status_update(inst, ts))
-        self.bus.publish(catalogue.instance_changed(inst, "Killing", ts))
+        if goal_changed:
+            self.bus.publish(catalogue.instance_changed(inst, inst.state.condition, ts))
+        if self.task_killing:
+            inst.state = TaskState.KILLING
+            self.bus.publish(catalogue.status_update(inst, ts))
+            self.bus.publish(catalogue.instance_changed(inst, "Killing", ts))
         rec = self.apps.get(inst.app_id)
         grace_s = float((rec.defn if rec else {}).get("taskKillGracePeriodSeconds") or 3.0)
         self.executor.kill(inst, grace_s)

@@ -2,7 +2,10 @@
 
 Owns: serialization of each event once (compact JSON, keys in the order the builders give them,
 reference §2) into its SSE frame `event: X\\r\\ndata: {json}\\r\\n\\r\\n`; per-subscriber queues that
-count *all* bus events (filtering happens at write time, §1.6); the `events_emitted` counter.
+count *all* bus events (filtering happens at write time, §1.6); the `events_emitted` counter; the
+injected stream faults: a fixed delay (`delay_ms`, order kept), reordering (each event held a random
+0..`reorder_window_ms`, released by due time, so events within the window swap) and duplication
+(every frame written twice) — Marathon's events come from independent actors (§0.4).
 Must not: know HTTP (the SSE route reads subscribers' queues) or build events' content.
 """
 
@@ -10,7 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import heapq
+import itertools
 import json
+import random
 import time
 from collections.abc import Callable
 from typing import Any
@@ -53,7 +59,13 @@ class EventBus:
         self.events_emitted = 0
         self.slow_consumer_limit = DEFAULT_SLOW_CONSUMER_LIMIT
         self.delay_ms = 0
-        self._delayed: collections.deque[tuple[float, str, bytes]] = collections.deque()
+        self.reorder_window_ms = 0
+        self.duplicate = False
+        self.rng = random.Random()
+        self._pending: list[tuple[float, int, str, bytes]] = []  # heap by due time
+        self._seq = itertools.count()
+        self._last_due = 0.0
+        self._wake = asyncio.Event()
         self._delay_task: asyncio.Task[None] | None = None
         self.listeners: list[Callable[[dict[str, Any]], None]] = []  # in-process observers (tests)
 
@@ -61,39 +73,53 @@ class EventBus:
         return self._now()
 
     def publish(self, event: dict[str, Any]) -> None:
-        """Serialize once and fan out (or hold for `delay_ms`)."""
+        """Serialize once and fan out (or hold for `delay_ms` / a random reorder time)."""
         event_type = event["eventType"]
         data = json.dumps(event, separators=(",", ":"), ensure_ascii=False)
         frame = f"event: {event_type}\r\ndata: {data}\r\n\r\n".encode()
         self.events_emitted += 1
         for listener in self.listeners:
             listener(event)
-        if self.delay_ms > 0 or self._delayed:
-            self._delayed.append((time.monotonic() + self.delay_ms / 1000, event_type, frame))
-            if self._delay_task is None or self._delay_task.done():
-                self._delay_task = asyncio.get_running_loop().create_task(self._drain_delayed())
+        if self.delay_ms <= 0 and self.reorder_window_ms <= 0 and not self._pending:
+            self._fan_out(event_type, frame)
             return
-        self._fan_out(event_type, frame)
+        due = time.monotonic() + self.delay_ms / 1000
+        if self.reorder_window_ms > 0:
+            due += self.rng.uniform(0, self.reorder_window_ms) / 1000
+        else:
+            due = max(due, self._last_due)  # no reordering asked: keep publication order
+        self._last_due = max(self._last_due, due)
+        heapq.heappush(self._pending, (due, next(self._seq), event_type, frame))
+        self._wake.set()
+        if self._delay_task is None or self._delay_task.done():
+            self._delay_task = asyncio.get_running_loop().create_task(self._drain_delayed())
 
     def _fan_out(self, event_type: str, frame: bytes) -> None:
         limit = self.slow_consumer_limit
+        copies = 2 if self.duplicate else 1
         for sub in list(self.subscribers):
-            if sub.closed:
-                continue
-            if len(sub.queue) >= limit:
-                log.warning("Closing connection for slow event consumer", remote=sub.remote, queued=limit)
-                sub.close("slow consumer")
-                continue
-            sub.queue.append((event_type, frame))
-            sub.wakeup.set()
+            for _ in range(copies):
+                if sub.closed:
+                    break
+                if len(sub.queue) >= limit:
+                    log.warning("Closing connection for slow event consumer", remote=sub.remote, queued=limit)
+                    sub.close("slow consumer")
+                    break
+                sub.queue.append((event_type, frame))
+                sub.wakeup.set()
 
     async def _drain_delayed(self) -> None:
-        while self._delayed:
-            due, event_type, frame = self._delayed[0]
+        while self._pending:
+            due = self._pending[0][0]
             wait_s = due - time.monotonic()
             if wait_s > 0:
-                await asyncio.sleep(wait_s)
-            self._delayed.popleft()
+                self._wake.clear()
+                try:  # an event due earlier may arrive meanwhile (reordering)
+                    await asyncio.wait_for(self._wake.wait(), wait_s)
+                except TimeoutError:
+                    pass
+                continue
+            _, _, event_type, frame = heapq.heappop(self._pending)
             self._fan_out(event_type, frame)
 
     def attach(self, remote: str, event_types: frozenset[str]) -> Subscriber:

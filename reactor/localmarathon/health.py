@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -25,10 +26,15 @@ from reactor.localmarathon.model import HealthResult, Instance, TaskState
 log = structlog.get_logger(__name__)
 
 
+MARATHON_LEVEL = frozenset({"HTTP", "HTTPS", "TCP"})
+
+
 class HealthManager:
-    def __init__(self, cluster: Cluster) -> None:
+    def __init__(self, cluster: Cluster, electing: Callable[[], bool] = lambda: False) -> None:
         self.cluster = cluster
         self.bus = cluster.bus
+        self.electing = electing  # no leader: Marathon-level checks do not run
+        self._leader_ready_s = 0.0  # monotonic; a new leader's first check comes one interval later
         self._loops: dict[tuple[str, str], list[asyncio.Task[None]]] = {}
         self._readiness: dict[str, asyncio.Task[None]] = {}
         cluster.on_instance_running = self._instance_running
@@ -92,6 +98,11 @@ class HealthManager:
             ok, cause = False, str(exc) or type(exc).__name__
         if ok is None or inst.task_id != task_id or inst.state is not TaskState.RUNNING:
             return
+        if check.get("protocol", "HTTP") in MARATHON_LEVEL and (
+            self.electing()
+            or time.monotonic() < self._leader_ready_s + float(check.get("intervalSeconds", 60))
+        ):
+            return
         self.apply(inst, idx, check, n_checks, ok, cause)
 
     def apply(
@@ -123,6 +134,21 @@ class HealthManager:
         if kill:
             self.bus.publish(catalogue.unhealthy_instance_kill(inst, cause, now))
             self.cluster.kill(inst, decommission=False)
+        self.cluster.changed.notify()
+
+    def forget_leader_results(self, leader_ready_s: float) -> None:
+        """Leader failover: Marathon-level results lived in the old leader's memory; MESOS_* survive.
+
+        The new leader starts with `healthCheckResults: []` and `tasksHealthy: 0` until its first
+        checks (reference §5.1; marathon-lb caches health across failovers for this reason).
+        """
+        for inst in list(self.cluster.instances.values()):
+            rec = self.cluster.apps.get(inst.app_id)
+            checks = (rec.defn.get("healthChecks") or []) if rec else []
+            for idx in list(inst.health):
+                if idx >= len(checks) or checks[idx].get("protocol", "HTTP") in MARATHON_LEVEL:
+                    del inst.health[idx]
+        self._leader_ready_s = leader_ready_s
         self.cluster.changed.notify()
 
     @staticmethod

@@ -256,6 +256,7 @@ class Instance:
     ready: bool = False
     readiness_last: dict[str, Any] | None = None
     killed_by_us: bool = False
+    kill_requested: bool = False  # a kill was sent; state stays TASK_RUNNING unless `task_killing`
     message: str = ""
 
     @property

@@ -57,14 +57,14 @@ class ServicePorts:
         self._next = first
         self.used: set[int] = set()
 
-    def assign(self, port_defs: list[dict[str, object]], previous: list[int]) -> None:
-        """Fill `port: 0` entries, reusing the app's previous service ports where possible."""
+    def assign(self, port_defs: list[dict[str, object]], previous: list[int], key: str = "port") -> None:
+        """Fill `port: 0` entries (`servicePort` of portMappings), reusing the app's previous ones."""
         for i, pd in enumerate(port_defs):
-            if pd.get("port") in (0, None):
+            if pd.get(key) in (0, None):
                 if i < len(previous) and previous[i]:
-                    pd["port"] = previous[i]
+                    pd[key] = previous[i]
                 else:
                     while self._next in self.used:
                         self._next += 1
-                    pd["port"] = self._next
-            self.used.add(int(pd["port"]))  # type: ignore[call-overload]
+                    pd[key] = self._next
+            self.used.add(int(pd[key]))  # type: ignore[call-overload]

@@ -1,14 +1,18 @@
 """`/v2/apps` routes: create, list, read, update (PUT/PATCH, partialUpdate, rollback), delete,
 restart, versions (reference §4.1 to §4.3).
 
-Owns: request → plan → lock admission → store → `api_post_event` → start, in that order, so a
-rejected request (400/404/409/422) changes nothing. Must not: run deployments or touch tasks.
+Owns: request → plan → lock admission → store → start → `api_post_event`, in that order, so a
+rejected request (400/404/409/422) changes nothing, and `api_post_event` is published after the
+plan was stored and launched: its `deployment_info` can come first (reference §0.4).
+Must not: run deployments or touch tasks.
 """
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import re
+import time
 from typing import Any
 
 from aiohttp import web
@@ -46,9 +50,44 @@ def app_info(s: MarathonState, rec: AppRecord, embeds: set[str], single: bool) -
         out["readinessCheckResults"] = _readiness(s, rec)
     if single or prefix + "tasks" in embeds or prefix + "failures" in embeds:
         out["tasks"] = [i.task_json() for i in s.cluster.app_instances(app_id)]
+    if prefix + "taskStats" in embeds:
+        stats = task_stats(s, rec)
+        if stats:
+            out["taskStats"] = stats
     failure = s.cluster.last_failure(app_id)
     if failure and (single or prefix + "lastTaskFailure" in embeds or prefix + "failures" in embeds):
         out["lastTaskFailure"] = failure
+    return out
+
+
+def task_stats(s: MarathonState, rec: AppRecord) -> dict[str, Any]:
+    """`embed=app.taskStats` (TaskStatsByVersion): counts and life times per version class."""
+    insts = [i for i in s.cluster.app_instances(rec.defn["id"]) if i.active]
+    n_checks = len(rec.defn.get("healthChecks") or [])
+    classes = {
+        "startedAfterLastScaling": [i for i in insts if i.version >= rec.last_scaling_at],
+        "withLatestConfig": [i for i in insts if i.config_version == rec.last_config_change_at],
+        "withOutdatedConfig": [i for i in insts if i.config_version != rec.last_config_change_at],
+        "totalSummary": insts,
+    }
+    now = time.monotonic()
+    out: dict[str, Any] = {}
+    for name, members in classes.items():
+        if not members:
+            continue
+        counts = {
+            "staged": sum(1 for i in members if i.state.value == "TASK_STAGING"),
+            "running": sum(1 for i in members if i.state.value == "TASK_RUNNING"),
+            "healthy": sum(1 for i in members if n_checks and i.healthy(n_checks) is True),
+            "unhealthy": sum(1 for i in members if n_checks and any(not h.alive for h in i.health.values())),
+        }
+        stats: dict[str, Any] = {"counts": counts}
+        lives = sorted(now - i.running_since_s for i in members if i.running_since_s is not None)
+        if lives:
+            mid = len(lives) // 2
+            median = lives[mid] if len(lives) % 2 else (lives[mid - 1] + lives[mid]) / 2
+            stats["lifeTime"] = {"averageSeconds": sum(lives) / len(lives), "medianSeconds": median}
+        out[name] = {"stats": stats}
     return out
 
 
@@ -78,7 +117,7 @@ def deployment_result(plan: Plan, status: int = 200, extra: dict[str, str] | Non
 
 async def read_app_body(request: web.Request) -> dict[str, Any]:
     body = parse_body(await request.read())
-    details = type_errors(body)
+    details = type_errors(body, lenient=st(request).lenient)
     if details:
         raise errors.invalid_json_types(details)
     assert isinstance(body, dict)
@@ -98,18 +137,20 @@ async def create_app(request: web.Request) -> web.Response:
     defn = _checked(normalize(body))
     app_id = defn["id"]
     if app_id in s.cluster.apps:
-        raise errors.app_exists(app_id)
+        exc = errors.app_exists(app_id)
+        s.bus.publish(
+            catalogue.group_change_failed(group_of(app_id), s.bus.now(), exc.body["message"], s.bus.now())
+        )
+        raise exc
     plan = s.deployments.new_plan(steps_for_update(None, defn), {app_id: None})
     s.deployments.admit(plan, flag(request, "force", False), group_of(app_id))
     rec = s.cluster.store_app(defn, VersionKind.CONFIG, plan.version)
-    s.bus.publish(
-        catalogue.api_post(request.remote or "", request.path, rec.definition_json(False), s.bus.now())
-    )
     s.deployments.start(plan, group_of(app_id))
+    await _publish_api_post(request, rec.definition_json(False))
     info = rec.definition_json()
     info.update(s.cluster.counts(app_id))
     info["deployments"] = [{"id": plan.id}]
-    location = str(request.url.with_path(request.path.rstrip("/") + app_id).with_query(None))
+    location = _location(request, app_id, "/v2/apps")
     return json_response(info, 201, {"Location": location, "Marathon-Deployment-Id": plan.id})
 
 
@@ -210,9 +251,23 @@ async def _update(request: web.Request, patch: bool) -> web.Response:
         rec = s.cluster.store_app(new, kind, plan.version)
     else:
         rec = get_record(s, app_id)
-    s.bus.publish(catalogue.api_post(request.remote or "", request.path, rec.definition_json(), s.bus.now()))
     s.deployments.start(plan, group_of(app_id))
-    return deployment_result(plan, 201 if old is None else 200)
+    await _publish_api_post(request, rec.definition_json())
+    if old is None:  # a PUT that created the app: 201 with Location, like POST
+        return deployment_result(plan, 201, {"Location": _location(request, app_id, "/v2/apps")})
+    return deployment_result(plan)
+
+
+async def _publish_api_post(request: web.Request, definition: dict[str, Any]) -> None:
+    """After the plan is stored and started; the plan's first `deployment_info` goes out first."""
+    s = st(request)
+    await asyncio.sleep(0)  # the deployment task publishes its first step
+    s.bus.publish(catalogue.api_post(request.remote or "", request.path, definition, s.bus.now()))
+
+
+def _location(request: web.Request, app_id: str, base: str) -> str:
+    prefix = request.path[: request.path.index("/v2/")] if "/v2/" in request.path else ""
+    return str(request.url.with_path(prefix + base + app_id).with_query(None))
 
 
 async def delete_app(request: web.Request) -> web.Response:

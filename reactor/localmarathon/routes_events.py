@@ -55,6 +55,9 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
     resp = _UndelimitedResponse(status=200, headers=SSE_HEADERS)
     resp.force_close()
     await resp.prepare(request)
+    if s.faults.electing():  # elected but not ready: head sent, stream closed at once (§1.5)
+        await resp.write_eof()
+        return resp
     sub = s.bus.attach(request.remote or "", frozenset(request.query.getall("event_type", [])))
     transport = request.transport
     writing = False

@@ -76,7 +76,7 @@ async def info(request: web.Request) -> web.Response:
                 "checkpoint": True,
                 "executor": "//cmd",
                 "failover_timeout": 604800,
-                "features": [],
+                "features": list(s.features),
                 "framework_name": "marathon",
                 "ha": False,
                 "hostname": host,
@@ -85,7 +85,6 @@ async def info(request: web.Request) -> web.Response:
                 "master": "local",
                 "mesos_role": "*",
                 "mesos_user": "root",
-                "event_stream_max_outstanding_messages": s.bus.slow_consumer_limit,
                 "webui_url": None,
             },
             "zookeeper_config": {
@@ -135,9 +134,21 @@ async def faults(request: web.Request) -> web.Response:
         s.bus.delay_ms = int(body["event_delay_ms"])
     if "slow_consumer_limit" in body:
         s.bus.slow_consumer_limit = int(body["slow_consumer_limit"])
+    if "duplicate_events" in body:
+        s.bus.duplicate = bool(body["duplicate_events"])
+    if "reorder_events" in body:
+        s.bus.reorder_window_ms = int(body["reorder_events"]["window_ms"])
+        if "seed" in body["reorder_events"]:
+            s.bus.rng.seed(int(body["reorder_events"]["seed"]))
     dropped = 0
+    if "failover" in body:
+        fo = body["failover"]
+        unknown = fo.get("leader_unknown_s")
+        s.faults.start_election(float(fo.get("election_s", 0)), None if unknown is None else float(unknown))
+        s.health.forget_leader_results(s.faults.election_end_s)
+        dropped += s.bus.drop_all("leader failover")
     if body.get("drop_event_streams") or body.get("leader_change"):
-        dropped = s.bus.drop_all(
+        dropped += s.bus.drop_all(
             "leader change" if body.get("leader_change") else "dropped by fault injection"
         )
     return json_response({"applied": sorted(body), "dropped_streams": dropped})

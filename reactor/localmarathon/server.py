@@ -19,9 +19,11 @@ import structlog
 from aiohttp import web
 
 from reactor.localmarathon import routes_apps as apps
+from reactor.localmarathon import routes_groups as groups
 from reactor.localmarathon import routes_misc as misc
 from reactor.localmarathon import routes_tasks as tasks
 from reactor.localmarathon.cluster import Cluster
+from reactor.localmarathon.dcos_auth import DcosAuth
 from reactor.localmarathon.deployments import Deployments
 from reactor.localmarathon.events import DEFAULT_SLOW_CONSUMER_LIMIT, EventBus
 from reactor.localmarathon.executors import ProcessExecutor, VirtualExecutor
@@ -44,6 +46,9 @@ from reactor.localmarathon.web import (
 
 log = structlog.get_logger(__name__)
 
+# Marathon's `--enable_features` values (1.11); only task_killing changes what this server does.
+KNOWN_FEATURES = ("vips", "task_killing", "external_volumes", "secrets", "gpu_resources")
+
 ROUTES: list[tuple[str, str, Any]] = [
     ("GET", "/v2/events", event_stream),
     ("POST", "/v2/apps", apps.create_app),
@@ -63,6 +68,12 @@ ROUTES: list[tuple[str, str, Any]] = [
     ("GET", "/v2/deployments", misc.list_deployments),
     ("DELETE", "/v2/deployments/{id}", misc.delete_deployment),
     ("GET", "/v2/info", misc.info),
+    ("GET", "/v2/groups", groups.get_group),
+    ("GET", "/v2/groups/{id:.*}", groups.get_group),
+    ("GET", "/v2/queue", groups.queue),
+    ("GET", "/v2/pods", groups.list_pods),
+    ("GET", "/v2/pods/::status", groups.list_pods),
+    ("GET", "/v2/pods/{id:.+}", groups.get_pod),
     ("GET", "/v2/leader", misc.leader),
     ("GET", "/ping", misc.ping),
     ("GET", "/_localmarathon/stats", misc.stats),
@@ -89,7 +100,13 @@ class LocalMarathon:
         credentials: str | None = None,
         port_range: tuple[int, int] = (20000, 29999),
         slow_consumer_limit: int = DEFAULT_SLOW_CONSUMER_LIMIT,
+        lenient: bool = False,
+        features: tuple[str, ...] = (),
+        dcos_auth: DcosAuth | None = None,
     ) -> None:
+        """`lenient`: accept fractional health/readiness check seconds (fast unit tests; Marathon
+        answers 422). `features`: Marathon's `--enable_features`; only `task_killing` changes
+        behaviour here (kills show TASK_KILLING / condition Killing first)."""
         if executor not in ("process", "virtual"):
             raise ValueError(f"unknown executor {executor!r}: expected 'process' or 'virtual'")
         if credentials is not None and ":" not in credentials:
@@ -101,6 +118,12 @@ class LocalMarathon:
         self.credentials = credentials or ""
         self.port_range = port_range
         self.slow_consumer_limit = slow_consumer_limit
+        unknown = [f for f in features if f not in KNOWN_FEATURES]
+        if unknown:
+            raise ValueError(f"unknown feature {unknown[0]!r}: expected one of {', '.join(KNOWN_FEATURES)}")
+        self.lenient = lenient
+        self.features = tuple(features)
+        self.dcos_auth = dcos_auth  # DC/OS login in front of the leader (not the standby)
         self.state: MarathonState | None = None
         self._runner: web.AppRunner | None = None
         self._standby_runner: web.AppRunner | None = None
@@ -125,16 +148,27 @@ class LocalMarathon:
             bus, executor, HostPorts(*self.port_range, check_free=self.executor_kind == "process")
         )
         executor.observer = cluster
-        health = HealthManager(cluster)
+        cluster.task_killing = "task_killing" in self.features
+        faults = Faults()
+        health = HealthManager(cluster, faults.electing)
         return MarathonState(
-            bus, cluster, health, Deployments(cluster, health), Faults(), heartbeat_s=self.heartbeat_s
+            bus,
+            cluster,
+            health,
+            Deployments(cluster, health),
+            faults,
+            heartbeat_s=self.heartbeat_s,
+            lenient=self.lenient,
+            features=self.features,
         )
 
     async def start(self) -> None:
         if self._runner is not None:
             return
         self.state = state = self._build_state()
-        app = web.Application(middlewares=[marathon_middleware], client_max_size=64 * 1024 * 1024)
+        middlewares = [marathon_middleware] if self.dcos_auth is None else [
+            self.dcos_auth.middleware, marathon_middleware]
+        app = web.Application(middlewares=middlewares, client_max_size=64 * 1024 * 1024)
         app[STATE_KEY] = state
         app[FAULTS_KEY] = state.faults
         app[CREDENTIALS_KEY] = self.credentials

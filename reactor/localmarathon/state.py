@@ -25,3 +25,5 @@ class MarathonState:
     leader: str = ""  # "host:port" of this (leader) server
     heartbeat_s: float = 10.0
     framework_id: str = "localmarathon-framework-0000"
+    lenient: bool = False  # fractional health-check seconds accepted (Marathon: 422)
+    features: tuple[str, ...] = ()  # Marathon's --enable_features

@@ -3,7 +3,10 @@
 Owns: body → JSON (400s), JSON type checks (422 "Invalid JSON" with Play-style error keys),
 semantic validation (422 "Object is not valid"), and normalization to the canonical definition
 (defaults filled, health checks in RAML order). Everything here is pure: nothing is stored.
-Extension (documented): health/readiness check seconds may be fractional (Marathon: ints only).
+Health/readiness check seconds are integers as in Marathon (a fraction is a 422 "Invalid JSON",
+`error.expected.int`) unless the server runs `--lenient` (fast unit tests). Deprecated `ports`,
+`uris` and `ipAddress` are normalized as Marathon's AppNormalization does (portDefinitions, fetch,
+networks + portMappings) and never written back.
 """
 
 from __future__ import annotations
@@ -65,7 +68,25 @@ def _err(details: Details, path: str, message: str) -> None:
     details.append({"path": path, "errors": [message]})
 
 
-def type_errors(body: Any) -> Details:
+CHECK_SECONDS = ("gracePeriodSeconds", "intervalSeconds", "timeoutSeconds", "delaySeconds")
+READINESS_SECONDS = ("intervalSeconds", "timeoutSeconds")
+ARCHIVE_SUFFIXES = (".tgz", ".tar.gz", ".tbz2", ".tar.bz2", ".txz", ".tar.xz", ".zip")
+
+
+def _fraction_errors(body: dict[str, Any], d: Details) -> None:
+    """Marathon reads check seconds as Int: `0.5` fails with `error.expected.int` (a 422)."""
+    for list_key, keys in (("healthChecks", CHECK_SECONDS), ("readinessChecks", READINESS_SECONDS)):
+        raw: Any = body.get(list_key) if isinstance(body.get(list_key), list) else []
+        for i, check in enumerate(raw):
+            if not isinstance(check, dict):
+                continue
+            for key in keys:
+                v: Any = check.get(key)
+                if _is_num(v) and not float(v).is_integer():
+                    _err(d, f"/{list_key}({i})/{key}", "error.expected.int")
+
+
+def type_errors(body: Any, lenient: bool = False) -> Details:
     """Play-JSON style read errors (`error.expected.jsstring`, …) for the fields we interpret."""
     d: Details = []
     if not isinstance(body, dict):
@@ -117,12 +138,52 @@ def type_errors(body: Any) -> Details:
         ):
             if key in hc and not _is_num(hc[key]):
                 _err(d, f"/healthChecks({i})/{key}", "error.expected.jsnumber")
+    if not lenient:
+        _fraction_errors(body, d)
     return d
+
+
+def normalize_deprecated(body: dict[str, Any]) -> dict[str, Any]:
+    """AppNormalization of the deprecated fields: `ports` → portDefinitions, `uris` → fetch,
+    `ipAddress` → networks (container mode) + container portMappings from its discovery ports."""
+    body = dict(body)
+    ports = body.pop("ports", None)
+    if isinstance(ports, list) and "portDefinitions" not in body:
+        body["portDefinitions"] = [{"port": p, "protocol": "tcp"} for p in ports if _is_num(p)]
+    uris = body.pop("uris", None)
+    if isinstance(uris, list) and "fetch" not in body:
+        body["fetch"] = [
+            {"uri": u, "extract": u.endswith(ARCHIVE_SUFFIXES), "executable": False, "cache": False}
+            for u in uris
+            if isinstance(u, str)
+        ]
+    ip = body.pop("ipAddress", None)
+    if isinstance(ip, dict) and "networks" not in body:
+        network: dict[str, Any] = {"mode": "container"}
+        if ip.get("networkName"):
+            network["name"] = ip["networkName"]
+        if ip.get("labels"):
+            network["labels"] = ip["labels"]
+        body["networks"] = [network]
+        discovery: dict[str, Any] = ip["discovery"] if isinstance(ip.get("discovery"), dict) else {}
+        mappings = [
+            {"containerPort": p.get("number", 0), "protocol": p.get("protocol", "tcp"), "name": p.get("name")}
+            for p in discovery.get("ports") or []
+            if isinstance(p, dict)
+        ]
+        if mappings:
+            container = dict(body.get("container") or {"type": "MESOS"})
+            clean = [{k: v for k, v in m.items() if v is not None} for m in mappings]
+            container.setdefault("portMappings", clean)
+            body["container"] = container
+        body.setdefault("portDefinitions", [])
+    return body
 
 
 def normalize(body: dict[str, Any], base: dict[str, Any] | None = None) -> dict[str, Any]:
     """Canonical definition: `base` (or defaults) overlaid with `body`; version fields dropped."""
     defn = copy.deepcopy(base) if base is not None else copy.deepcopy(APP_DEFAULTS)
+    body = normalize_deprecated(body)
     for key, value in body.items():
         # Unknown and status fields (tasks*, deployments, …) are dropped: a GET'd app PUT back is no change.
         if key in APP_KEYS and key not in ("version", "versionInfo"):
@@ -131,7 +192,9 @@ def normalize(body: dict[str, Any], base: dict[str, Any] | None = None) -> dict[
         defn["id"] = canonical_id(defn["id"])
     if isinstance(defn.get("instances"), float):
         defn["instances"] = int(defn["instances"])
-    if "portDefinitions" not in defn or defn["portDefinitions"] is None:
+    if uses_port_mappings(defn):
+        defn["portDefinitions"] = []  # container/bridge networking: ports come from portMappings
+    elif "portDefinitions" not in defn or defn["portDefinitions"] is None:
         defn["portDefinitions"] = [{"port": 0, "protocol": "tcp", "name": "default"}]
     defn["portDefinitions"] = [_port_def(p) for p in defn["portDefinitions"] if isinstance(p, dict)]
     if isinstance(defn.get("upgradeStrategy"), dict):
@@ -141,6 +204,13 @@ def normalize(body: dict[str, Any], base: dict[str, Any] | None = None) -> dict[
         {**READINESS_DEFAULTS, **r} for r in defn.get("readinessChecks") or [] if isinstance(r, dict)
     ]
     return defn
+
+
+def uses_port_mappings(defn: dict[str, Any]) -> bool:
+    """Container or bridge networking (or a Docker BRIDGE network): ports are container.portMappings."""
+    modes = {n.get("mode") for n in defn.get("networks") or [] if isinstance(n, dict)}
+    docker = (defn.get("container") or {}).get("docker") or {}
+    return bool(modes & {"container", "container/bridge"}) or docker.get("network") in ("BRIDGE", "USER")
 
 
 def canonical_id(raw: str) -> str:
@@ -205,7 +275,8 @@ def validate(defn: dict[str, Any]) -> Details:
 
 
 def _validate_checks(defn: dict[str, Any], d: Details) -> None:
-    n_ports = len(defn.get("portDefinitions") or [])
+    mappings = (defn.get("container") or {}).get("portMappings") or []
+    n_ports = len(defn.get("portDefinitions") or []) or len(mappings)
     for i, hc in enumerate(defn.get("healthChecks") or []):
         path = f"/healthChecks({i})"
         if hc["protocol"] not in PROTOCOLS:
@@ -226,7 +297,7 @@ def _validate_checks(defn: dict[str, Any], d: Details) -> None:
     rcs = defn.get("readinessChecks") or []
     if len(rcs) > 1:
         _err(d, "/readinessChecks", "must be less than or equal to 1")
-    names = {p.get("name") for p in defn.get("portDefinitions") or []}
+    names = {p.get("name") for p in (defn.get("portDefinitions") or []) + mappings if isinstance(p, dict)}
     for i, rc in enumerate(rcs):
         if rc.get("portName") not in names:
             _err(d, f"/readinessChecks({i})", "Readiness checks must name a port defined in portDefinitions")

@@ -17,7 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from reactor.localmarathon import errors
-from reactor.localmarathon.faults import Faults
+from reactor.localmarathon.faults import NO_LEADER, Faults
 
 PREFIXES = ("", "/marathon", "/service/marathon")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -31,6 +31,16 @@ _UNAUTHORIZED_HTML = (
     "<title>Error 401 Unauthorized</title>\n</head>\n<body><h2>HTTP ERROR 401</h2>\n"
     "<p>Problem accessing {path}. Reason:\n<pre>    Unauthorized</pre></p>\n</body>\n</html>\n"
 )
+
+
+def jetty_error(status: int, message: str, path: str) -> web.Response:
+    """A Jetty `sendError` page (the leader proxy filter's answers are HTML, not JSON)."""
+    html = (
+        f"<html>\n<head>\n<title>Error {status} {message}</title>\n</head>\n"
+        f"<body><h2>HTTP ERROR {status}</h2>\n"
+        f"<p>Problem accessing {path}. Reason:\n<pre>    {message}</pre></p>\n</body>\n</html>\n"
+    )
+    return web.Response(status=status, text=html, content_type="text/html", charset="ISO-8859-1")
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -88,6 +98,9 @@ async def marathon_middleware(request: web.Request, handler: Handler) -> web.Str
     internal = path.startswith("/_localmarathon/")
     if faults is not None and template is not None and not internal:
         faults.requests[f"{request.method} {template}"] += 1
+    if faults is not None and not internal and faults.electing():
+        if path != "/v2/events" or faults.leader_unknown():
+            return jetty_error(502, NO_LEADER, request.path)
     if faults is not None and not internal:
         status = faults.take_failure(path)
         if status is not None:

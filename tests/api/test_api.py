@@ -18,6 +18,7 @@ from reactor.engine.bus import EventBus
 from reactor.engine.metrics import Metrics
 
 TOKEN = "s3cret-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}  # every /v1/* request needs it when a token is set
 
 
 @dataclass
@@ -97,7 +98,7 @@ async def api_without_token() -> AsyncIterator[Api]:
 
 
 async def get(api: Api, path: str) -> tuple[int, Any]:
-    async with api.http.get(api.url + path) as resp:
+    async with api.http.get(api.url + path, headers=AUTH) as resp:
         return resp.status, await resp.json()
 
 
@@ -135,7 +136,7 @@ async def test_unknown_group_is_404_json(api: Api) -> None:
 async def test_unknown_route_and_method_are_json(api: Api) -> None:
     status, body = await get(api, "/v2/nothing")
     assert status == 404 and set(body) == {"error", "message"}
-    async with api.http.delete(api.url + "/v1/deployments") as resp:
+    async with api.http.delete(api.url + "/v1/deployments", headers=AUTH) as resp:
         assert resp.status == 405
         assert set(await resp.json()) == {"error", "message"}
 
@@ -248,7 +249,7 @@ async def _wait_subscribed(resp: aiohttp.ClientResponse) -> None:
 
 
 async def test_sse_delivers_published_events_in_order(api: Api) -> None:
-    async with api.http.get(api.url + "/v1/events") as resp:
+    async with api.http.get(api.url + "/v1/events", headers=AUTH) as resp:
         assert resp.status == 200
         assert resp.headers["Content-Type"].startswith("text/event-stream")
         await _wait_subscribed(resp)
@@ -263,7 +264,7 @@ async def test_sse_delivers_published_events_in_order(api: Api) -> None:
 
 
 async def test_sse_group_filter_and_heartbeat(api: Api) -> None:
-    async with api.http.get(api.url + "/v1/events?group=db") as resp:
+    async with api.http.get(api.url + "/v1/events?group=db", headers=AUTH) as resp:
         await _wait_subscribed(resp)
         api.bus.publish(make_event(1, group="web"))
         api.bus.publish(make_event(2, group="db"))
@@ -281,7 +282,7 @@ async def test_sse_group_filter_and_heartbeat(api: Api) -> None:
 async def test_sse_last_event_id_replays_newer_events(api: Api) -> None:
     for i in range(4):
         api.bus.publish(make_event(i))
-    async with api.http.get(api.url + "/v1/events", headers={"Last-Event-ID": "web-ev-1"}) as resp:
+    async with api.http.get(api.url + "/v1/events", headers={"Last-Event-ID": "web-ev-1", **AUTH}) as resp:
         async with asyncio.timeout(5):
             got, _ = await _read_sse(resp, 2)
     assert [g["id"] for g in got] == ["web-ev-2", "web-ev-3"]
@@ -292,7 +293,7 @@ async def test_server_stops_while_a_stream_is_open() -> None:
     app = build_api(FakeControl(), bus, Metrics(), token=TOKEN, heartbeat_s=30)
     server = ApiServer(app, listen="127.0.0.1:0")
     await server.start()
-    async with aiohttp.ClientSession() as http, http.get(server.url + "/v1/events") as resp:
+    async with aiohttp.ClientSession() as http, http.get(server.url + "/v1/events", headers=AUTH) as resp:
         await _wait_subscribed(resp)
         assert bus.subscriber_count == 1
         async with asyncio.timeout(5):

@@ -60,7 +60,7 @@ def test_every_key_is_documented_and_the_commented_examples_are_valid(tmp_path: 
     lines = EXAMPLE.read_text().splitlines()
     full = "\n".join(line[2:] if COMMENTED_KEY.match(line) else line for line in lines)
     (tmp_path / "full.toml").write_text(full)
-    settings = load_settings(tmp_path / "full.toml", env=False)
+    settings = load_settings(tmp_path / "full.toml", env=False, check_files=False)  # example paths
     documented = _flatten(tomllib.loads(full))
     expected = (_leaf_keys(Settings) - {"hooks.webhooks", "hooks.commands"}) \
         | {f"hooks.webhooks[].{k}" for k in WebhookSettings.model_fields} \
@@ -96,13 +96,21 @@ def test_the_example_defaults_are_the_schema_defaults() -> None:
 
 def test_marathon_app_definitions_are_well_formed() -> None:
     reactor_app = json.loads((ROOT / "config" / "marathon-app-reactor.json").read_text())
-    assert reactor_app["instances"] == 1
-    assert reactor_app["upgradeStrategy"] == {"minimumHealthCapacity": 0, "maximumOverCapacity": 0}
-    assert reactor_app["container"]["docker"]["image"] == "bluegreen-reactor:latest"
+    assert reactor_app["instances"] == 2  # replicas: one acts per group through ZooKeeper
+    assert reactor_app["upgradeStrategy"] == {"minimumHealthCapacity": 0.5, "maximumOverCapacity": 0}
+    assert reactor_app["container"]["docker"]["image"] == "bluegreen-reactor:0.1.0"
     [check] = reactor_app["healthChecks"]
     assert check["path"] == "/healthz" and "portIndex" in check
     env = reactor_app["env"]
     assert all(k.startswith("BLUEGREEN_") for k in env)
+    assert all("TOKEN" not in k or k.endswith("_FILE") for k in env), "secrets by reference only"
+    assert env["BLUEGREEN_COORDINATION__BACKEND"] == "zookeeper"
+    mounted = {v["secret"] for v in reactor_app["container"]["volumes"] if "secret" in v}
+    assert mounted == set(reactor_app["secrets"])  # every secret is mounted as a file
+    files = {v["containerPath"] for v in reactor_app["container"]["volumes"]}
+    assert env["BLUEGREEN_MARATHON__DCOS_PRIVATE_KEY_FILE"] in files
+    assert env["BLUEGREEN_API__TOKEN_FILE"] in files
+    assert reactor_app["labels"]["DCOS_SERVICE_NAME"] == reactor_app["id"].strip("/")
     urls = json.loads(env["BLUEGREEN_MARATHON__URLS"])
     assert urls and all(u.startswith("http") for u in urls)
     overridden = {k.removeprefix("BLUEGREEN_").lower().replace("__", ".") for k in env}

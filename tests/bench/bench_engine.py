@@ -70,7 +70,8 @@ async def healthy_counts(http: aiohttp.ClientSession, url: str) -> dict[str, int
 
 
 async def run(groups: int, instances: int, workdir: Path) -> dict[str, Any]:
-    async with start_local_marathon_subprocess(executor="virtual", workdir=workdir) as lm, \
+    async with start_local_marathon_subprocess(executor="virtual", workdir=workdir,
+                                               extra_args=("--lenient",)) as lm, \
             aiohttp.ClientSession() as http:
         for g in range(groups):
             body = app(f"/g{g}/blue", instances, {L.GROUP: f"g{g}", L.STARTED_AT: L.format_timestamp(OLD)})

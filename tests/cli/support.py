@@ -117,7 +117,8 @@ def healthy(app: dict[str, Any]) -> int:
 @contextlib.asynccontextmanager
 async def cluster(blue_instances: int | None = 3) -> AsyncIterator[Cluster]:
     """LocalMarathon with BLUE (`blue_instances` healthy tasks) already running."""
-    async with LocalMarathon(host="127.0.0.1", port=0, executor="virtual", heartbeat_s=1.0) as lm, \
+    async with LocalMarathon(host="127.0.0.1", port=0, executor="virtual", heartbeat_s=1.0,
+                             lenient=True) as lm, \
             aiohttp.ClientSession() as session:
         c = Cluster(lm, session)
         if blue_instances:
@@ -243,7 +244,9 @@ class Daemon:
         return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path.exists() else ""
 
     async def start(self, timeout_s: float = 20.0) -> None:
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5))
+        # with a token configured every /v1/* GET needs it too (a daemon without one ignores it)
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5),
+                                              headers={"Authorization": f"Bearer {TOKEN}"})
         with self.log_path.open("ab") as log:
             self.proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "reactor", "run", "--config", str(self.config),

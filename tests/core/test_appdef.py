@@ -57,3 +57,17 @@ def test_green_definition_labels_and_zero_instances() -> None:
     assert green_app_id("/web", {"/web"}, t) == "/web-20260102030405"
     assert green_app_id("/web", set(), t) == "/web"
     assert green_app_id("/web", {"/web", "/web-20260102030405"}, t) == "/web-20260102030405-2"
+
+
+def test_green_is_created_without_the_labels_to_strip() -> None:
+    t = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    app = parse_app_definition('{"id": "/web", "cmd": "x", "labels": {"HAPROXY_GROUP": "external", '
+                               '"HAPROXY_0_VHOST": "web.example.com", "BLUEGREEN_GROUP": "web", "A": "b"}}')
+    kw = {"green_id": "/web-2", "group": "web", "target_instances": 2, "started_at": t, "previous": "/web"}
+    exact = green_definition(app, strip_labels=["HAPROXY_GROUP"], **kw)["labels"]
+    assert "HAPROXY_GROUP" not in exact and exact["HAPROXY_0_VHOST"] == "web.example.com"
+    pattern = green_definition(app, strip_labels=["HAPROXY_*", "BLUEGREEN_*"], **kw)["labels"]
+    assert not any(k.startswith("HAPROXY_") for k in pattern) and pattern["A"] == "b"
+    assert pattern[L.GROUP] == "web" and pattern[L.COLOUR] == "green"  # the contract's labels stay
+    assert green_definition(app, **kw)["labels"]["HAPROXY_GROUP"] == "external"  # nothing by default
+    assert app["labels"]["HAPROXY_GROUP"] == "external"  # the caller's definition is not changed

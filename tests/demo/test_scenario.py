@@ -49,7 +49,7 @@ def test_sample_app_definition_is_a_restartable_marathon_app(tmp_path: Path) -> 
     assert d["env"] == {"APP_VERSION": "v7", "X": "1", "SAMPLE_LEDGER_DIR": str(tmp_path)}
     assert d["labels"] == {"BLUEGREEN_GROUP": "g"} and d["instances"] == 3
     assert "-m reactor sample-app" in d["cmd"]
-    assert d["healthChecks"][0]["path"] == "/health" and d["healthChecks"][0]["intervalSeconds"] == 0.5
+    assert d["healthChecks"][0]["path"] == "/health" and d["healthChecks"][0]["intervalSeconds"] == 1
     assert d["upgradeStrategy"] == {"minimumHealthCapacity": 1, "maximumOverCapacity": 1}
 
 

@@ -172,7 +172,7 @@ def make_settings(tmp_path: Path, marathon_url: str, *, lb: dict[str, Any] | Non
 async def local_marathon(
         port_range: tuple[int, int] = (20000, 29999)) -> AsyncIterator[tuple[LocalMarathon, Rest]]:
     async with LocalMarathon(host="127.0.0.1", port=0, executor="virtual", heartbeat_s=1.0,
-                             port_range=port_range) as lm:
+                             port_range=port_range, lenient=True) as lm:
         async with aiohttp.ClientSession() as session:
             yield lm, Rest(lm.url, session)
 

@@ -45,7 +45,8 @@ async def test_create_returns_app_info_and_deploys(
     assert app["tasksRunning"] == 2 and app["tasksHealthy"] == 2 and app["deployments"] == []
     assert len(app["tasks"]) == 2
     types = [e["eventType"] for e in rec.events]
-    assert types[:3] == ["api_post_event", "group_change_success", "deployment_info"]
+    # api_post_event is published after the plan is stored and started (Marathon 1.11)
+    assert types[:3] == ["group_change_success", "deployment_info", "api_post_event"]
     infos = [e["currentStep"]["actions"][0]["action"] for e in rec.of("deployment_info")]
     assert infos == ["StartApplication", "ScaleApplication"]
     assert rec.of("group_change_success")[0]["groupId"] == "/prod"

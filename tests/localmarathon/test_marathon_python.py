@@ -65,7 +65,7 @@ async def test_marathon_python_end_to_end() -> None:
                 MarathonHealthCheck(
                     protocol="HTTP",
                     path="/health",
-                    interval_seconds=0.05,
+                    interval_seconds=1,
                     grace_period_seconds=5,
                     max_consecutive_failures=3,
                 )

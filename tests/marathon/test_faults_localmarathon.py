@@ -91,7 +91,7 @@ async def finish(m: MarathonClient) -> None:
 
 async def test_streams_dropped_twice_mid_workload_lose_nothing() -> None:
     async with (
-        LocalMarathon(executor="virtual", heartbeat_s=0.5) as lm,
+        LocalMarathon(executor="virtual", heartbeat_s=0.5, lenient=True) as lm,
         aiohttp.ClientSession() as http,
         MarathonClient([lm.url]) as m,
         Follower(m, idle_timeout_s=5.0) as f,
@@ -116,7 +116,9 @@ async def test_streams_dropped_twice_mid_workload_lose_nothing() -> None:
 
 async def test_leader_change_follows_the_standby_302_with_auth() -> None:
     async with (
-        LocalMarathon(executor="virtual", heartbeat_s=0.5, standby_port=0, credentials="ops:s3cret") as lm,
+        LocalMarathon(
+            executor="virtual", heartbeat_s=0.5, standby_port=0, credentials="ops:s3cret", lenient=True
+        ) as lm,
         aiohttp.ClientSession(auth=aiohttp.BasicAuth("ops", "s3cret")) as http,
     ):
         assert lm.standby_url is not None
@@ -141,7 +143,7 @@ async def test_leader_change_follows_the_standby_302_with_auth() -> None:
 
 async def test_standby_listed_first_with_leader_also_configured() -> None:
     async with (
-        LocalMarathon(executor="virtual", heartbeat_s=0.5, standby_port=0) as lm,
+        LocalMarathon(executor="virtual", heartbeat_s=0.5, standby_port=0, lenient=True) as lm,
         aiohttp.ClientSession() as http,
     ):
         assert lm.standby_url is not None
@@ -159,7 +161,7 @@ async def test_standby_listed_first_with_leader_also_configured() -> None:
 
 async def test_rest_5xx_bursts_are_retried_and_a_resync_survives_them() -> None:
     async with (
-        LocalMarathon(executor="virtual", heartbeat_s=0.5) as lm,
+        LocalMarathon(executor="virtual", heartbeat_s=0.5, lenient=True) as lm,
         aiohttp.ClientSession() as http,
         MarathonClient([lm.url]) as m,
         Follower(m) as f,
@@ -188,7 +190,7 @@ async def test_rest_5xx_bursts_are_retried_and_a_resync_survives_them() -> None:
 
 async def test_409_lock_names_the_blocking_deployment_and_view_ignores_the_rejected_plan() -> None:
     async with (
-        LocalMarathon(executor="virtual", heartbeat_s=0.5) as lm,
+        LocalMarathon(executor="virtual", heartbeat_s=0.5, lenient=True) as lm,
         MarathonClient([lm.url]) as m,
         Follower(m) as f,
     ):
@@ -214,7 +216,7 @@ async def test_409_lock_names_the_blocking_deployment_and_view_ignores_the_rejec
 
 async def test_slow_consumer_is_cut_then_reconnects_and_resyncs() -> None:
     async with (
-        LocalMarathon(executor="virtual", heartbeat_s=0.5, slow_consumer_limit=2) as lm,
+        LocalMarathon(executor="virtual", heartbeat_s=0.5, slow_consumer_limit=2, lenient=True) as lm,
         aiohttp.ClientSession() as http,
         MarathonClient([lm.url]) as m,
         Follower(m) as f,
@@ -242,7 +244,7 @@ async def test_slow_consumer_is_cut_then_reconnects_and_resyncs() -> None:
 
 async def test_heartbeat_only_silence_longer_than_idle_timeout_reconnects() -> None:
     async with (
-        LocalMarathon(executor="virtual", heartbeat_s=5.0) as lm,
+        LocalMarathon(executor="virtual", heartbeat_s=5.0, lenient=True) as lm,
         MarathonClient([lm.url]) as m,
         Follower(m, idle_timeout_s=0.3) as f,
     ):
@@ -257,7 +259,7 @@ async def test_heartbeat_only_silence_longer_than_idle_timeout_reconnects() -> N
 
 async def test_heartbeats_faster_than_idle_timeout_keep_a_silent_stream() -> None:
     async with (
-        LocalMarathon(executor="virtual", heartbeat_s=0.1) as lm,
+        LocalMarathon(executor="virtual", heartbeat_s=0.1, lenient=True) as lm,
         MarathonClient([lm.url]) as m,
         Follower(m, idle_timeout_s=0.5) as f,
     ):
@@ -284,7 +286,7 @@ async def test_connection_refused_at_start_connects_once_marathon_is_up() -> Non
         async with Follower(m) as f:
             await wait_until(lambda: f.reconnects >= 2, what="refused connects retried")
             assert f.watcher.connects == 0 and f.resyncs == 0
-            async with LocalMarathon(port=port, executor="virtual", heartbeat_s=0.5):
+            async with LocalMarathon(port=port, executor="virtual", heartbeat_s=0.5, lenient=True):
                 await wait_until(lambda: f.resyncs == 1, what="connect once Marathon is up")
                 await m.create_app(app("/f/late", 2))
                 await no_deployment(m)
@@ -294,7 +296,7 @@ async def test_connection_refused_at_start_connects_once_marathon_is_up() -> Non
 
 async def test_event_delay_and_a_drop_still_converge() -> None:
     async with (
-        LocalMarathon(executor="virtual", heartbeat_s=0.5) as lm,
+        LocalMarathon(executor="virtual", heartbeat_s=0.5, lenient=True) as lm,
         aiohttp.ClientSession() as http,
         MarathonClient([lm.url]) as m,
         Follower(m) as f,

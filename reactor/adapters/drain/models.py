@@ -33,13 +33,15 @@ class DrainSpec:
     request_timeout_s: float = 2.0
     timeout_s: float = 300.0
     gone_after_refusals: int = 3  # consecutive refused connections that mean "the process is gone"
+    # stream: no byte for this long = a silent stream; reconnect (the app sends its value on connect)
+    stream_idle_timeout_s: float = 30.0
 
     def __post_init__(self) -> None:
         if not 0 < self.port <= 65535:
             raise ValueError(f"drain port {self.port} is out of range 1..65535")
         if not self.path.startswith("/"):
             raise ValueError(f"drain path must start with '/', got {self.path!r}")
-        for name in ("interval_s", "request_timeout_s", "timeout_s"):
+        for name in ("interval_s", "request_timeout_s", "timeout_s", "stream_idle_timeout_s"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"drain {name} must be > 0, got {getattr(self, name)!r}")
         if self.gone_after_refusals < 1:

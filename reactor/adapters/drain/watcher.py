@@ -5,6 +5,9 @@ aiohttp session, and turns what it reads into DrainEvents and DrainObservations.
 decides anything: a timeout, a gone task or an LB still busy are for the engine's planner.
 Invariant: a task is reported drained only after a successful read of 0; every failure to
 read makes it unknown (pending None, drained False).
+Bounds (the app's endpoint is not trusted): a metrics body is read in chunks up to
+`MAX_BODY_BYTES` whatever its Content-Length says (a chunked body has none), SSE lines and
+events are bounded by `sse`, and a stream silent for `stream_idle_timeout_s` is reconnected.
 """
 
 from __future__ import annotations
@@ -26,13 +29,17 @@ from reactor.adapters.drain.models import (
     DrainSpec,
 )
 from reactor.adapters.drain.payloads import MetricUnreadable, count_from_json, count_from_prometheus
-from reactor.adapters.drain.sse import iter_sse_data
+from reactor.adapters.drain.sse import EventTooLarge, iter_sse_data
 
 log = structlog.get_logger(__name__)
 
 STREAM_BACKOFF_MIN_S = 0.1
 STREAM_BACKOFF_MAX_S = 5.0
 MAX_BODY_BYTES = 4 * 1024 * 1024
+
+
+class _Idle(Exception):
+    """The stream sent nothing for its idle timeout: reconnect at once (not a failure to read)."""
 
 
 class _Refused(Exception):
@@ -193,7 +200,7 @@ class DrainWatcher:
                     raise MetricUnreadable(f"HTTP {resp.status}")
                 if (resp.content_length or 0) > MAX_BODY_BYTES:
                     raise MetricUnreadable(f"payload larger than {MAX_BODY_BYTES} bytes")
-                return await resp.read()
+                return await _read_capped(resp)
         except aiohttp.ClientConnectorError as exc:
             if isinstance(exc.os_error, ConnectionRefusedError):
                 raise _Refused(f"{spec.url}: connection refused") from None
@@ -210,6 +217,10 @@ class DrainWatcher:
             try:
                 received = await self._stream_once(w)
                 self._record_failure(w, f"{w.spec.url}: stream closed by the app", refused=False)
+            except _Idle:
+                log.debug("drain stream idle; reconnecting", task=w.task_id)
+                delay_s = STREAM_BACKOFF_MIN_S
+                continue
             except _Refused as exc:
                 self._record_failure(w, str(exc), refused=True)
             except MetricUnreadable as exc:
@@ -226,7 +237,8 @@ class DrainWatcher:
         spec = w.spec
         self._requests_made += 1
         received = 0
-        timeout = aiohttp.ClientTimeout(total=None, sock_connect=spec.request_timeout_s)
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=spec.request_timeout_s,
+                                        sock_read=spec.stream_idle_timeout_s)
         try:
             async with asyncio.timeout(spec.request_timeout_s):
                 resp = await self._session.get(spec.url, timeout=timeout,
@@ -234,13 +246,18 @@ class DrainWatcher:
             async with resp:
                 if resp.status != 200:
                     raise MetricUnreadable(f"HTTP {resp.status}")
-                async for data in iter_sse_data(resp):
-                    received += 1
-                    w.polls += 1
-                    try:
-                        self._record_count(w, count_from_json(data, spec.metric))
-                    except MetricUnreadable as exc:
-                        self._record_failure(w, f"{spec.url}: event {exc}", refused=False)
+                try:
+                    async for data in iter_sse_data(resp):
+                        received += 1
+                        w.polls += 1
+                        try:
+                            self._record_count(w, count_from_json(data, spec.metric))
+                        except MetricUnreadable as exc:
+                            self._record_failure(w, f"{spec.url}: event {exc}", refused=False)
+                except TimeoutError:  # sock_read: silent for stream_idle_timeout_s
+                    raise _Idle from None
+                except EventTooLarge as exc:
+                    raise MetricUnreadable(str(exc)) from None
         except aiohttp.ClientConnectorError as exc:
             if isinstance(exc.os_error, ConnectionRefusedError):
                 raise _Refused(f"{spec.url}: connection refused") from None
@@ -290,3 +307,15 @@ class DrainWatcher:
             self._on_event(event)
         except Exception:  # the consumer's bug must not stop the watch
             log.exception("drain event handler failed", task=w.task_id, kind=str(kind))
+
+
+async def _read_capped(resp: aiohttp.ClientResponse) -> bytes:
+    """The body, read in chunks; more than MAX_BODY_BYTES is refused as soon as it is seen
+    (never buffered whole: a chunked body announces no length)."""
+    chunks, size = [], 0
+    async for chunk in resp.content.iter_chunked(64 * 1024):
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise MetricUnreadable(f"payload larger than {MAX_BODY_BYTES} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,7 +1,10 @@
 """Command transport: run a configured argv with the deploy event as JSON on stdin.
 
 Owns the process contract of command hooks: stdin is `event.payload()` as JSON; the environment
-is the reactor's plus `BLUEGREEN_EVENT` (event name), `BLUEGREEN_EVENT_ID` and `BLUEGREEN_GROUP`;
+is minimal — PATH, HOME, LANG (and LC_ALL, TZ when set), the variables the hook's
+`env_passthrough` names, and `BLUEGREEN_EVENT` (event name), `BLUEGREEN_EVENT_ID` and
+`BLUEGREEN_GROUP` — never the reactor's whole environment (it holds the API token and Marathon
+credentials);
 the process runs in its own session (process group) so a timeout kills it *and its children*.
 For gates the exit code is the answer: 0 = allow, 75 (EX_TEMPFAIL) = hold, anything else = veto.
 It must not decide what a failure means for the deployment and must not count metrics.
@@ -24,6 +27,7 @@ from reactor.settings import CommandHookSettings
 log = structlog.get_logger(__name__)
 
 EX_TEMPFAIL = 75
+BASE_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TZ")
 _OUTPUT_TAIL_BYTES = 2000
 _REAP_TIMEOUT_S = 5.0
 
@@ -34,6 +38,15 @@ def answer_for_exit(code: int) -> GateAnswer:
     if code == EX_TEMPFAIL:
         return GateAnswer.HOLD
     return GateAnswer.VETO
+
+
+def minimal_env(passthrough: list[str] | tuple[str, ...] = (),
+                source: dict[str, str] | None = None) -> dict[str, str]:
+    """PATH, HOME, LANG (LC_ALL, TZ) and the named variables, from `source` (default os.environ)."""
+    env = os.environ if source is None else source
+    out = {k: env[k] for k in (*BASE_ENV, *passthrough) if k in env}
+    out.setdefault("PATH", os.defpath)
+    return out
 
 
 def _tail(data: bytes | None) -> str:
@@ -53,8 +66,8 @@ class Command:
         return self.settings.timeout_s + _REAP_TIMEOUT_S + 1.0
 
     def _env(self, event: DeployEvent) -> dict[str, str]:
-        return {**os.environ, "BLUEGREEN_EVENT": event.name.value, "BLUEGREEN_EVENT_ID": event.id,
-                "BLUEGREEN_GROUP": event.group}
+        return {**minimal_env(self.settings.env_passthrough), "BLUEGREEN_EVENT": event.name.value,
+                "BLUEGREEN_EVENT_ID": event.id, "BLUEGREEN_GROUP": event.group}
 
     async def run(self, event: DeployEvent) -> int:
         """Run once; returns the exit code. Raises HookTimedOut (group killed) or HookTransportError."""

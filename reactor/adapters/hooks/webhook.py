@@ -3,9 +3,13 @@
 Owns the wire format of webhooks: the body is `event.payload()` as compact JSON; headers
 `X-Bluegreen-Event` (event name), `X-Bluegreen-Delivery` (event id, stable across restarts, so a
 receiver can de-duplicate) and, when a secret is set, `X-Bluegreen-Signature:
-sha256=<hex HMAC-SHA256 of the exact body bytes>`. Connection errors and 5xx answers are retried
-with capped exponential backoff; timeouts and 4xx are not. It must not decide what a failure
-means for the deployment (the dispatcher does) and must not count metrics.
+sha256=<hex HMAC-SHA256 of the exact body bytes>` (kept for old receivers), plus
+`X-Bluegreen-Timestamp: <unix seconds>` and `X-Bluegreen-Signature-256: sha256=<hex HMAC-SHA256
+of "<timestamp>.<body>">`, so that a receiver can refuse a replayed delivery (README: Security).
+Each attempt is signed with its own timestamp. An answer is read up to `MAX_ANSWER_BYTES`
+whatever its Content-Length. Connection errors and 5xx answers are retried with capped
+exponential backoff; timeouts and 4xx are not. It must not decide what a failure means for the
+deployment (the dispatcher does) and must not count metrics.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ import asyncio
 import hashlib
 import hmac
 import json
+import time
+from collections.abc import Callable
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
@@ -27,6 +33,9 @@ from reactor.settings import WebhookSettings
 log = structlog.get_logger(__name__)
 
 SIGNATURE_HEADER = "X-Bluegreen-Signature"
+SIGNATURE_256_HEADER = "X-Bluegreen-Signature-256"
+TIMESTAMP_HEADER = "X-Bluegreen-Timestamp"
+MAX_ANSWER_BYTES = 64 * 1024
 EVENT_HEADER = "X-Bluegreen-Event"
 DELIVERY_HEADER = "X-Bluegreen-Delivery"
 BACKOFF_S = 0.2
@@ -41,6 +50,12 @@ def sign(body: bytes, secret: str) -> str:
 def verify(body: bytes, secret: str, header: str | None) -> bool:
     """Constant-time check of a signature header (for receivers, and tests)."""
     return header is not None and hmac.compare_digest(sign(body, secret), header)
+
+
+def sign_timestamped(timestamp: str, body: bytes, secret: str) -> str:
+    """The value of `X-Bluegreen-Signature-256`: HMAC-SHA256 of `"<timestamp>.<body>"`."""
+    return "sha256=" + hmac.new(secret.encode(), timestamp.encode() + b"." + body,
+                                hashlib.sha256).hexdigest()
 
 
 def encode(event: DeployEvent) -> bytes:
@@ -62,6 +77,19 @@ def parse_answer(body: bytes) -> GateAnswer:
         return GateAnswer.VETO
 
 
+async def read_capped(content: aiohttp.StreamReader, limit: int) -> bytes:
+    """At most `limit` bytes of a body, read in chunks (Content-Length is not trusted); the rest
+    is left unread and the connection closed with the response."""
+    chunks, size = [], 0
+    while size < limit:
+        chunk = await content.read(limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
 def display_url(url: str) -> str:
     """The URL without credentials, query or fragment: safe for logs and metric labels."""
     parts = urlsplit(url)
@@ -79,8 +107,10 @@ class Webhook:
     """One configured webhook. The session is the caller's (shared, closed by its owner)."""
 
     def __init__(self, settings: WebhookSettings, session: aiohttp.ClientSession, *,
-                 backoff_s: float = BACKOFF_S, backoff_cap_s: float = BACKOFF_CAP_S) -> None:
+                 backoff_s: float = BACKOFF_S, backoff_cap_s: float = BACKOFF_CAP_S,
+                 wall_clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
+        self._wall_clock = wall_clock
         self.session = session
         self.backoff_s = backoff_s
         self.backoff_cap_s = backoff_cap_s
@@ -101,12 +131,20 @@ class Webhook:
             headers[SIGNATURE_HEADER] = sign(body, self.settings.secret.get_secret_value())
         return headers
 
+    def _stamped(self, headers: dict[str, str], body: bytes) -> dict[str, str]:
+        """The headers of one attempt: a fresh timestamp and its signature (with a secret)."""
+        if self.settings.secret is None:
+            return headers
+        ts = str(int(self._wall_clock()))
+        return {**headers, TIMESTAMP_HEADER: ts,
+                SIGNATURE_256_HEADER: sign_timestamped(ts, body, self.settings.secret.get_secret_value())}
+
     async def _post_once(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
         timeout = aiohttp.ClientTimeout(total=self.settings.timeout_s)
         try:
-            async with self.session.post(self.settings.url, data=body, headers=headers,
+            async with self.session.post(self.settings.url, data=body, headers=self._stamped(headers, body),
                                          timeout=timeout, allow_redirects=False) as resp:
-                return resp.status, await resp.content.read(64 * 1024)
+                return resp.status, await read_capped(resp.content, MAX_ANSWER_BYTES)
         except TimeoutError:
             raise HookTimedOut(f"{self.url}: no answer within {self.settings.timeout_s:g}s") from None
 

@@ -7,13 +7,15 @@ request `{"op": "add"|"drain"|"maint"|"remove"|"observe", "backend", "task_id", 
 A non-zero exit is LbCommandFailed (with the program's stderr), a program still running after
 `timeout_s` is killed and LbTimeout raised, an observe answer that is not that JSON is
 LbProtocolError. The program must be idempotent, like every driver.
-Must not use a shell (argv is executed directly).
+Must not use a shell (argv is executed directly). The program gets a minimal environment (PATH,
+HOME, LANG, LC_ALL, TZ and the names in `env_passthrough`), never the reactor's secrets.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 from contextlib import suppress
 from enum import StrEnum
 from typing import Any
@@ -59,14 +61,23 @@ class _ObserveAnswer(BaseModel):
     servers: list[_Server]
 
 
+def _minimal_env(passthrough: list[str] | tuple[str, ...]) -> dict[str, str]:
+    names = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", *passthrough)
+    out = {k: os.environ[k] for k in names if k in os.environ}
+    out.setdefault("PATH", os.defpath)
+    return out
+
+
 class CommandLoadBalancer(Lifecycle):
-    def __init__(self, argv: list[str], *, timeout_s: float = 10.0) -> None:
+    def __init__(self, argv: list[str], *, timeout_s: float = 10.0,
+                 env_passthrough: list[str] | tuple[str, ...] = ()) -> None:
         if not argv or not all(isinstance(a, str) and a for a in argv):
             raise LbInvalidRequest("lb command argv is empty: set [lb.command] argv = [\"program\", ...]")
         if timeout_s <= 0:
             raise LbInvalidRequest(f"lb command timeout must be > 0 s, got {timeout_s}")
         self._argv = list(argv)
         self._timeout_s = timeout_s
+        self._env = _minimal_env(env_passthrough)
 
     async def _call(self, request: dict[str, Any]) -> bytes:
         try:
@@ -75,6 +86,7 @@ class CommandLoadBalancer(Lifecycle):
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
+                env=self._env,
             )
         except OSError as exc:  # not found, not executable
             raise LbCommandFailed(self._argv, 127, f"cannot start: {exc}") from None

@@ -21,6 +21,7 @@ def build_load_balancer(
     haproxy_timeout_s: float = 5.0,
     command_argv: list[str] | None = None,
     command_timeout_s: float = 10.0,
+    command_env_passthrough: list[str] | None = None,
     haproxy_health_check: str | None = "check",
     haproxy_remove_busy_timeout_s: float = 10.0,
 ) -> LoadBalancer:
@@ -32,7 +33,8 @@ def build_load_balancer(
             remove_busy_timeout_s=haproxy_remove_busy_timeout_s,
         )
     if name == "command":
-        return CommandLoadBalancer(command_argv or [], timeout_s=command_timeout_s)
+        return CommandLoadBalancer(command_argv or [], timeout_s=command_timeout_s,
+                                   env_passthrough=command_env_passthrough or [])
     if name == "none":
         return NoLoadBalancer()
     raise LbInvalidRequest(f"unknown load balancer driver {driver!r}: expected one of {', '.join(DRIVERS)}")

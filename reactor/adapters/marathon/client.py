@@ -10,7 +10,7 @@ concerns (leader, retries, auth, TLS) live in `transport`.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any
 from urllib.parse import quote
@@ -19,7 +19,14 @@ import aiohttp
 import structlog
 from pydantic import TypeAdapter
 
-from reactor.adapters.marathon.errors import AmbiguousOutcome, AppExists, MarathonError, NotFound
+from reactor.adapters.marathon.dcos_auth import DcosToken
+from reactor.adapters.marathon.errors import (
+    AmbiguousOutcome,
+    AppExists,
+    MarathonError,
+    MarathonUnreachable,
+    NotFound,
+)
 from reactor.adapters.marathon.transport import OnRequest, Response, SentButUnanswered, Transport
 from reactor.core.ids import normalize_app_id
 from reactor.core.models import App, Deployment, DeploymentRef, Snapshot, Task, TaskState
@@ -74,6 +81,8 @@ class MarathonClient:
         session: aiohttp.ClientSession | None = None,
         on_request: OnRequest | None = None,
         max_attempts: int = 4,
+        dcos: DcosToken | None = None,
+        on_auth_failure: Callable[[str], None] | None = None,
     ) -> None:
         self.transport = Transport(
             urls,
@@ -87,6 +96,8 @@ class MarathonClient:
             session=session,
             on_request=on_request,
             max_attempts=max_attempts,
+            dcos=dcos,
+            on_auth_failure=on_auth_failure,
         )
         self._started = False
 
@@ -98,11 +109,23 @@ class MarathonClient:
             return
         await self.transport.start()
         self._started = True
+        try:  # a refused DC/OS login fails the start (nothing the reactor can fix); a down IAM does not
+            await self.transport.ensure_auth(report=False)
+        except MarathonUnreachable as exc:
+            log.warning("dcos login failed; retried on the next request", error=str(exc))
+        except BaseException:
+            await self.close()
+            raise
         if len(self.transport.urls) > 1:
             try:
                 self.transport.prefer_leader(await self.leader())
             except MarathonError as exc:
                 log.warning("marathon leader lookup failed", error=str(exc))
+
+    @property
+    def auth_error(self) -> str | None:
+        """Why Marathon refuses our credentials (a 401 the reactor cannot fix), or None."""
+        return self.transport.auth_error
 
     async def close(self) -> None:
         if self._started:

@@ -3,9 +3,11 @@
 Owns sending one logical request: picks the URL (leader first), fails over on connection errors,
 retries idempotent requests on connection errors and 502/503/504 with capped, jittered backoff,
 reports every attempt via `on_request(method, route_template, status)` (0 = no response) and maps
-error responses to typed errors. It never retries a non-idempotent request after it may have been
-sent: it raises `SentButUnanswered` and the caller reads state to settle it. Secrets stay out of
-logs and reprs.
+error responses to typed errors. With a DC/OS service account (`dcos_auth.DcosToken`) it logs in
+before the first call, refreshes the token before expiry and re-sends once after a 401; a 401 it
+cannot fix sets `auth_error` (read by /readyz), calls `on_auth_failure(reason)` and logs one
+error line. It never retries a non-idempotent request after it may have been sent: it raises
+`SentButUnanswered` and the caller reads state to settle it. Secrets stay out of logs and reprs.
 """
 
 from __future__ import annotations
@@ -23,11 +25,18 @@ import aiohttp
 import structlog
 from yarl import URL
 
-from reactor.adapters.marathon.errors import MarathonError, MarathonUnreachable, error_from_response
+from reactor.adapters.marathon.dcos_auth import DcosToken
+from reactor.adapters.marathon.errors import (
+    MarathonError,
+    MarathonUnreachable,
+    Unauthorized,
+    error_from_response,
+)
 
 log = structlog.get_logger(__name__)
 OnRequest = Callable[[str, str, int], None]
 _RETRY_STATUSES = frozenset({502, 503, 504})
+MAX_ERROR_BODY_BYTES = 64 * 1024
 
 
 class SentButUnanswered(Exception):
@@ -73,12 +82,19 @@ class Transport:
         max_attempts: int = 4,
         backoff_initial_s: float = 0.05,
         backoff_max_s: float = 2.0,
+        dcos: DcosToken | None = None,
+        on_auth_failure: Callable[[str], None] | None = None,
     ) -> None:
         if not urls:
             raise ValueError("marathon urls: at least one URL is required")
         self.urls = [self._check_url(u) for u in urls]
         if username is not None and token is not None:
             raise ValueError("marathon auth: give username/password or token, not both")
+        if dcos is not None and (username is not None or token is not None or token_file is not None):
+            raise ValueError("marathon auth: a DC/OS service account replaces username/password and token")
+        self._dcos = dcos
+        self._on_auth_failure = on_auth_failure
+        self.auth_error: str | None = None  # a 401 the reactor cannot fix (cleared by the next success)
         if token_file is not None and token is None:
             token = Path(token_file).read_text().strip()
         self._authorization: str | None = None
@@ -111,7 +127,43 @@ class Transport:
         return f"Transport(urls={self.urls!r}, auth={'set' if self._authorization else 'none'})"
 
     def auth_headers(self) -> dict[str, str]:
-        return {"Authorization": self._authorization} if self._authorization else {}
+        value = self._dcos.header_value if self._dcos is not None else self._authorization
+        return {"Authorization": value} if value else {}
+
+    async def ensure_auth(self, *, report: bool = True) -> None:
+        """Log in (or refresh) now when a DC/OS token is missing or due; no-op for static auth.
+        `report=False`: a refusal is only raised (the caller tells the user, e.g. at start)."""
+        if self._dcos is None or not self._dcos.due():
+            return
+        if self._session is None:
+            raise RuntimeError("MarathonClient is not started: use 'async with MarathonClient(...)'")
+        try:
+            await self._dcos.authorization(self._session, self.ssl)
+        except Unauthorized as exc:
+            if report:
+                self._auth_failed(str(exc))
+            else:
+                self.auth_error = str(exc)
+            raise
+
+    def auth_rejected(self, header_value: str | None) -> None:
+        """Marathon answered 401 to this Authorization value (e.g. on the event stream)."""
+        if self._dcos is not None:
+            self._dcos.rejected(header_value)
+        else:
+            self._auth_failed("Marathon answered 401 to our credentials")
+
+    def _auth_failed(self, reason: str) -> None:
+        if self.auth_error is None:  # one line per outage, not one per request
+            log.error("marathon refused our credentials; fix them (the reactor keeps trying)", reason=reason)
+        self.auth_error = reason
+        if self._on_auth_failure is not None:
+            self._on_auth_failure(reason)
+
+    def _auth_ok(self) -> None:
+        if self.auth_error is not None:
+            log.info("marathon accepts our credentials again")
+            self.auth_error = None
 
     def ordered_urls(self) -> list[str]:
         return self.urls[self._current :] + self.urls[: self._current]
@@ -150,7 +202,37 @@ class Transport:
         json_body: Any = None,
         idempotent: bool = True,
     ) -> Response:
-        """One logical call; returns a 2xx response or raises a typed MarathonError."""
+        """One logical call; returns a 2xx response or raises a typed MarathonError.
+
+        A 401 is answered before anything runs, so re-sending after a fresh login is safe even
+        for a non-idempotent call; a second 401 (or a refused login) is not retried."""
+        await self.ensure_auth()
+        for second in (False, True):
+            used = self.auth_headers().get("Authorization")
+            try:
+                resp = await self._request_once(method, route, path, params=params, json_body=json_body,
+                                                idempotent=idempotent)
+            except Unauthorized as exc:
+                if self._dcos is None or second:
+                    self._auth_failed(str(exc))
+                    raise
+                self._dcos.rejected(used)
+                await self.ensure_auth()
+                continue
+            self._auth_ok()
+            return resp
+        raise AssertionError("unreachable")
+
+    async def _request_once(
+        self,
+        method: str,
+        route: str,
+        path: str,
+        *,
+        params: Sequence[tuple[str, str]] = (),
+        json_body: Any = None,
+        idempotent: bool = True,
+    ) -> Response:
         if self._session is None:
             raise RuntimeError("MarathonClient is not started: use 'async with MarathonClient(...)'")
         backoff = Backoff(*self._backoff)
@@ -202,8 +284,17 @@ class Transport:
             ssl=self.ssl,
             allow_redirects=False,
         ) as resp:
-            data = await resp.read()
+            # an error body is only quoted in a message: read a bounded prefix, whatever its length
+            data = await resp.read() if resp.status < 300 else await _read_prefix(resp, MAX_ERROR_BODY_BYTES)
             return Response(resp.status, data, dict(resp.headers))
+
+
+async def _read_prefix(resp: aiohttp.ClientResponse, limit: int) -> bytes:
+    chunks, size = [], 0
+    while size < limit and (chunk := await resp.content.read(limit - size)):
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def raise_for_unexpected(resp: Response, method: str, route: str) -> None:

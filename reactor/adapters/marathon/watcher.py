@@ -6,6 +6,9 @@ for `idle_timeout_s` → reconnect), manual 302 handling with auth re-attached, 
 loop with capped, jittered backoff reset after a healthy period. After every (re)connect it
 resyncs over REST once the stream is live and delivers `on_resync(snapshot)` before any event
 received meanwhile, then events in order. It never crashes on a bad payload: `on_malformed`.
+A resync that fails, whether the REST snapshot or the `on_resync` callback raising, drops the
+stream and reconnects: a stream that is connected but never synced would be deaf. `live` says
+whether events are being delivered right now (for /readyz); `stream_state` says why not.
 """
 
 from __future__ import annotations
@@ -72,6 +75,22 @@ class EventWatcher:
         self._task: asyncio.Task[None] | None = None
         self._last_redirect: str | None = None
         self.connects = 0  # streams that went live (for tests and metrics)
+        self.resync_failures = 0  # resyncs (snapshot or on_resync) that failed: each reconnects
+        self.last_error: str | None = None
+        self._stream_state = "disconnected"
+        self._last_status: int = 0  # the last connect's HTTP status (401 = log in again)
+
+    # ---- state for /readyz -------------------------------------------------------------------------
+    @property
+    def stream_state(self) -> str:
+        """'disconnected' (connecting or backing off), 'resyncing' (stream up, base not yet
+        delivered: events are buffered) or 'live' (resynced, every event delivered)."""
+        return self._stream_state
+
+    @property
+    def live(self) -> bool:
+        """True only while a resynced stream delivers events (never connected-but-deaf)."""
+        return self._stream_state == "live"
 
     # ---- lifecycle -----------------------------------------------------------------------------------
     async def __aenter__(self) -> EventWatcher:
@@ -117,6 +136,9 @@ class EventWatcher:
                     raise
                 except Exception as exc:  # any failure means: reconnect and resync
                     reason = f"{type(exc).__name__}: {exc}"
+                finally:
+                    self._stream_state = "disconnected"
+                self.last_error = reason
                 if loop.time() - started >= self._healthy_reset_s:
                     self._backoff.reset()
                 log.info("marathon event stream lost; reconnecting", reason=reason)
@@ -141,10 +163,12 @@ class EventWatcher:
 
     async def _remember_redirect(self, _s: Any, _ctx: SimpleNamespace, params: Any) -> None:
         resp = params.response
+        self._last_status = resp.status
         self._last_redirect = resp.headers.get("Location") if 300 <= resp.status < 400 else None
 
     async def _consume(self, session: aiohttp.ClientSession, url: str) -> None:
         self._last_redirect = None
+        await self._client.transport.ensure_auth()  # DC/OS: log in / refresh before connecting
         source: Any = None
         source = sse.EventSource(
             url,
@@ -161,6 +185,11 @@ class EventWatcher:
         except ConnectionAbortedError:
             if self._last_redirect:
                 raise _Redirected(self._last_redirect) from None
+            raise
+        except ConnectionRefusedError:  # the library's answer to a 401
+            if self._last_status == 401:  # expired or revoked: the next connect logs in again
+                transport = self._client.transport
+                transport.auth_rejected(transport.auth_headers().get("Authorization"))
             raise
         try:
             await self._deliver(source)
@@ -181,16 +210,19 @@ class EventWatcher:
         async def resync_then_flush() -> None:
             try:
                 snapshot = await self._client.snapshot()
+                self._on_resync(snapshot)
+                assert buffered is not None
+                for event in buffered:
+                    self._on_event(event)
             except Exception as exc:  # the stream is useless without a base: drop it and reconnect
+                self.resync_failures += 1
+                log.warning("marathon resync failed; reconnecting", error=f"{type(exc).__name__}: {exc}")
                 state.error = exc
                 reader.cancel()
                 return
-            self._on_resync(snapshot)
-            assert buffered is not None
-            for event in buffered:
-                self._on_event(event)
             buffered.clear()
             state.synced = True
+            self._stream_state = "live"
 
         try:
             while True:
@@ -208,6 +240,7 @@ class EventWatcher:
                     continue
                 if resync is None:
                     self.connects += 1
+                    self._stream_state = "resyncing"
                     buffered = []
                     resync = asyncio.create_task(resync_then_flush(), name="marathon_resync")
                 try:

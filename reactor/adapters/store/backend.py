@@ -83,3 +83,13 @@ class StateBackend(Protocol):
     async def record_command(self, group: str, command: str, *, source: str) -> None: ...
 
     async def list_commands(self, group: str | None = None, limit: int = 100) -> list[dict[str, Any]]: ...
+
+    async def prune(self, *, history_max: int, history_days: float) -> dict[str, int]:
+        """Retention, called periodically (engine/housekeeping.py). Deletes the history records
+        beyond the newest `history_max` of each group and those finished more than
+        `history_days` ago (0 = no limit for either), each with the hook delivery claims of its
+        deployment (event ids start with `<deployment_id>:`), and delivery claims and operator
+        commands older than `history_days`. Never touches intents or leases; idempotent; safe
+        to call from any replica (no lease needed). Returns counts deleted, e.g.
+        `{"history": 3, "deliveries": 12, "commands": 0}`."""
+        ...

@@ -11,6 +11,7 @@ from typing import Protocol
 
 from reactor.adapters.store.backend import Coordination, StateBackend
 from reactor.adapters.store.sqlite_backend import SqliteBackend
+from reactor.adapters.store.zookeeper_backend import ZooKeeperBackend
 
 
 class Backend(Coordination, StateBackend, Protocol):
@@ -25,4 +26,6 @@ def build_backend(kind: str, *, owner: str, state_path: str | Path, lease_ttl_s:
     """`kind` is "sqlite" or "zookeeper" (settings.coordination.backend)."""
     if kind == "sqlite":
         return SqliteBackend(state_path, owner=owner, lease_ttl_s=lease_ttl_s)
+    if kind == "zookeeper":
+        return ZooKeeperBackend(zk_hosts, owner=owner, root=zk_root, session_timeout_s=session_timeout_s)
     raise ValueError(f"unknown coordination backend {kind!r}")

@@ -157,3 +157,10 @@ class SqliteBackend:
 
     async def list_commands(self, group: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         return await self._call(self.store.list_commands, group, limit)
+
+    async def prune(self, *, history_max: int, history_days: float) -> dict[str, int]:
+        """Retention (see StateBackend.prune): history beyond `history_max` per group or older
+        than `history_days` (0 = no limit), with its delivery records; old claims and commands."""
+        now = self._wall()
+        before = now - history_days * 86400.0 if history_days > 0 else None
+        return await self._call(self.store.prune, keep_per_group=history_max, before_s=before, now_s=now)

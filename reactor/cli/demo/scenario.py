@@ -165,8 +165,8 @@ def sample_app_process(workdir: Path, *, version: str, port: int = 0, task_id: s
 
 
 def sample_app_definition(app_id: str, *, version: str, instances: int, ledger_dir: Path | None = None,
-                          group: str | None = None, health_interval_s: float = 0.5,
-                          health_grace_s: float = 10.0, health_timeout_s: float = 0.4,
+                          group: str | None = None, health_interval_s: float = 1,
+                          health_grace_s: float = 10.0, health_timeout_s: float = 1,
                           max_consecutive_failures: int = 3, kill_grace_s: float = 3.0,
                           extra_env: dict[str, str] | None = None,
                           labels: dict[str, str] | None = None) -> dict[str, Any]:

@@ -1,0 +1,191 @@
+"""ZooKeeper behind the async `Coordination` and `StateBackend` contracts (any number of replicas).
+
+Owns per-group leases and their fencing; the state half is zookeeper_state, the session and its
+trust clock zookeeper_session, the znode layout zookeeper_layout. It must not decide anything
+about deployments.
+
+Why per-group leases rather than one elected leader: groups are independent, so replicas share
+the work (each acts for the groups it holds), a lost or contested group stops only that group,
+and `bluegreen deploy` on a laptop takes exactly the lease of the one group it drives, the same
+contract as the SQLite backend, so the engine never learns which backend it has.
+
+A lease is an ephemeral sequential znode `leases/<g>/l-<session>-<seq>`; the lowest sequence
+holds the group. Acquiring is one create + one list (no waiting in a queue: a contender that is
+not lowest deletes its node and answers False). Being ephemeral, a lease dies with its session,
+so a replica SIGKILLed or cut off loses its groups after the session timeout, and the sequence
+names are never reused, so an intent write can be fenced atomically with a `check` of our own
+lease znode in the same transaction.
+
+Fencing: `may_act` is False at once on SUSPENDED (connection lost, session maybe alive), every
+group is dropped on LOST (on_lost callbacks), and it is False whenever the server has not
+answered within TRUST_FRACTION of the session timeout (a process frozen by SIGSTOP past its
+session wakes up fenced, before kazoo notices). `confirm` proves ownership in one round trip:
+our lease znode exists and its ephemeralOwner is our session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+from reactor.adapters.store import zookeeper_layout as zl
+from reactor.adapters.store.zookeeper_session import ZkSession
+from reactor.adapters.store.zookeeper_state import ZkState
+
+#: housekeeping of hook delivery claims (seconds between sweeps)
+SWEEP_EVERY_S = 3600.0
+
+
+class ZooKeeperBackend(ZkState):
+    """Leases, intents, history, deliveries and commands under one ZooKeeper root, async."""
+
+    kind = "zookeeper"
+
+    def __init__(self, hosts: str, *, owner: str, root: str = "/bluegreen",
+                 session_timeout_s: float = 10.0, connect_timeout_s: float | None = None,
+                 monotonic: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time) -> None:
+        if not hosts.strip():
+            raise ValueError("ZooKeeper hosts must not be empty")
+        self.owner = owner
+        layout = zl.Layout(root)
+        super().__init__(ZkSession(hosts, session_timeout_s=session_timeout_s, monotonic=monotonic),
+                         layout, f"zookeeper://{hosts}{layout.root}", wall)
+        self._connect_timeout_s = connect_timeout_s if connect_timeout_s is not None else session_timeout_s
+        self._held: dict[str, tuple[str, int]] = {}  # group -> (lease znode, session id)
+        self._lost_callbacks: list[Callable[[set[str]], None]] = []
+
+    # lifecycle ---------------------------------------------------------------------------------
+    async def __aenter__(self) -> ZooKeeperBackend:
+        """Connect (kazoo keeps retrying in the background); ok False while not connected."""
+        self._session.start(on_lost=self._session_lost, on_suspended=self._suspended)
+        if not await self._session.wait_connected(self._connect_timeout_s):
+            self.ok, self.problem = False, f"{self.label}: not connected (retrying)"
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        for group in list(self._held):
+            try:
+                await self.release(group)
+            except Exception:
+                pass
+        self._held.clear()
+        await self._session.stop()
+
+    @property
+    def connection(self) -> str:
+        """'connected' | 'suspended' | 'lost' (kazoo's view of the session)."""
+        return str(self._session.state).lower()
+
+    # Coordination --------------------------------------------------------------------------------
+    async def acquire(self, group: str) -> bool:
+        if group in self._held:
+            if await self.confirm(group):
+                return True
+            self._drop({group})
+        session = self._session.session_id()
+        if session is None:
+            self.ok, self.problem = False, f"{self.label}: not connected"
+            return False
+        got: bool = await self._op("acquire lease", lambda: self._acquire(group, session))
+        return got
+
+    async def _acquire(self, group: str, session: int) -> bool:
+        parent, mine = self._layout.lease_dir(group), f"l-{session:016x}-"
+        node = await self._create(f"{parent}/{mine}", self.owner.encode(), ephemeral=True, sequence=True)
+        children = sorted(await self._children(parent), key=zl.sequence)
+        stale = [c for c in children if c.startswith(mine) and f"{parent}/{c}" != node]
+        for child in stale:  # ours from an attempt that failed half-way: never block others
+            await self._delete(f"{parent}/{child}")
+        children = [c for c in children if c not in stale]
+        if children and f"{parent}/{children[0]}" == node and self._session.session_id() == session:
+            self._held[group] = (node, session)
+            return True
+        await self._delete(node)
+        return False
+
+    async def release(self, group: str) -> None:
+        held = self._held.pop(group, None)
+        if held is not None:
+            await self._op("release lease", lambda: self._delete(held[0]))
+
+    async def holder(self, group: str) -> str | None:
+        async def read() -> str | None:
+            parent = self._layout.lease_dir(group)
+            for child in sorted(await self._children(parent), key=zl.sequence):
+                got = await self._get(f"{parent}/{child}")
+                if got is not None:
+                    return got[0].decode()
+            return None
+        result: str | None = await self._op("read lease holder", read)
+        return result
+
+    def may_act(self, group: str) -> bool:
+        held = self._held.get(group)
+        return held is not None and self._session.trusted(held[1])
+
+    async def confirm(self, group: str) -> bool:
+        held = self._held.get(group)
+        if held is None or not self.may_act(group):
+            return False
+        zk = self._session.client
+        try:
+            stat = await self._op("confirm lease", lambda: self._kz(lambda: zk.exists_async(held[0])))
+        except Exception:
+            return False
+        return stat is not None and stat.ephemeralOwner == held[1] and self.may_act(group)
+
+    def acting_for(self) -> set[str]:
+        return {g for g in self._held if self.may_act(g)}
+
+    def on_lost(self, callback: Callable[[set[str]], None]) -> None:
+        self._lost_callbacks.append(callback)
+
+    async def run(self) -> None:
+        """Heartbeat every quarter of the session timeout (keeps trust fresh), sweep deliveries."""
+        next_sweep = time.monotonic() + 60.0
+        while True:
+            await asyncio.sleep(self._session.timeout_s / 4)
+            await self.heartbeat_once()
+            if time.monotonic() >= next_sweep:
+                next_sweep = time.monotonic() + SWEEP_EVERY_S
+                try:
+                    await self.forget_deliveries(before_s=self._wall() - zl.DELIVERY_RETENTION_S)
+                except Exception:
+                    pass
+
+    async def heartbeat_once(self) -> bool:
+        """One round trip; False (ok False, problem set) when the server did not answer."""
+        if self._session.session_id() is None:
+            self.ok, self.problem = False, f"{self.label}: not connected ({self.connection})"
+            return False
+        try:
+            await self._op("heartbeat", self._session.heartbeat)
+        except Exception:
+            return False
+        lost = {g for g, (_, s) in self._held.items() if s != self._session.session_id()}
+        self._drop(lost)
+        return True
+
+    # session events (on the event loop) ------------------------------------------------------------
+    def _suspended(self) -> None:
+        self.ok, self.problem = False, f"{self.label}: connection suspended"
+
+    def _session_lost(self) -> None:
+        self.ok, self.problem = False, f"{self.label}: session lost"
+        self._drop(set(self._held))
+
+    def _fenced_out(self, group: str) -> None:
+        self._drop({group})
+
+    def _lease_node(self, group: str) -> str | None:
+        held = self._held.get(group)
+        return held[0] if held is not None else None
+
+    def _drop(self, groups: set[str]) -> None:
+        groups = {g for g in groups if self._held.pop(g, None) is not None}
+        if groups:
+            for cb in self._lost_callbacks:
+                cb(groups)
+

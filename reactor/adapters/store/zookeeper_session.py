@@ -1,0 +1,139 @@
+"""One kazoo session seen from asyncio, with the fencing clock the ZooKeeper backend trusts.
+
+Owns the KazooClient (threading handler), bridging its async results onto the event loop (no
+kazoo call blocks the loop), the connection state (SUSPENDED/LOST) and *when the server was
+last heard from*. kazoo does not stop a replica frozen past its session (SIGSTOP) from acting
+when it wakes up: its connection thread notices the expiry only later. So trust is our own:
+the server cannot have expired the session before `sent + session timeout` of the last request
+it answered (the server resets expiry on every packet it receives, and the packet left at
+`sent`), so a lease is trusted only until `sent + session timeout * TRUST_FRACTION` on the
+monotonic clock, which keeps running while the process is stopped. It must not know the data
+layout (zookeeper_backend does) nor decide anything about deployments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from kazoo.client import KazooClient
+from kazoo.protocol.states import KazooState
+from kazoo.retry import KazooRetry
+
+#: the session is trusted for this fraction of its timeout after the last answered request
+TRUST_FRACTION = 0.6
+
+
+class ZkSession:
+    """A started KazooClient; `call()` awaits one kazoo async operation with a deadline."""
+
+    def __init__(self, hosts: str, *, session_timeout_s: float,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.timeout_s = session_timeout_s
+        self._monotonic = monotonic
+        retry = KazooRetry(max_tries=-1, delay=0.05, max_delay=1.0)
+        self.client = KazooClient(hosts=hosts, timeout=session_timeout_s, connection_retry=retry)
+        self.state = KazooState.LOST  # until the first CONNECTED
+        self._heard: tuple[int, float] | None = None  # (session id, monotonic time sent)
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._on_lost: Callable[[], None] = lambda: None
+        self._on_suspended: Callable[[], None] = lambda: None
+        self._connected = asyncio.Event()
+        self.client.add_listener(self._listener)
+
+    # lifecycle ---------------------------------------------------------------------------------
+    def start(self, on_lost: Callable[[], None], on_suspended: Callable[[], None]) -> None:
+        """Start connecting in the background (kazoo retries forever); never blocks."""
+        self._loop = asyncio.get_running_loop()
+        self._on_lost, self._on_suspended = on_lost, on_suspended
+        self.client.start_async()
+
+    async def stop(self) -> None:
+        await asyncio.to_thread(self._stop_blocking)
+
+    def _stop_blocking(self) -> None:
+        self.client.stop()
+        self.client.close()
+
+    def _listener(self, state: str) -> None:
+        """kazoo's connection thread: fence at once (plain assignments), then tell the loop."""
+        self.state = state
+        if state != KazooState.CONNECTED:
+            with self._lock:
+                self._heard = None
+        if state == KazooState.CONNECTED:
+            callback = self._connected.set
+        else:
+            callback = self._on_lost if state == KazooState.LOST else self._on_suspended
+        if self._loop is not None:
+            try:
+                self._loop.call_soon_threadsafe(callback)
+            except RuntimeError:  # loop closed at shutdown
+                pass
+
+    # fencing -----------------------------------------------------------------------------------
+    def session_id(self) -> int | None:
+        client_id = self.client.client_id
+        return None if client_id is None or self.state != KazooState.CONNECTED else int(client_id[0])
+
+    def trusted(self, session_id: int) -> bool:
+        """Connected, same session, and the server answered recently enough (see module doc)."""
+        if self.state != KazooState.CONNECTED or self.session_id() != session_id:
+            return False
+        with self._lock:
+            heard = self._heard
+        return (heard is not None and heard[0] == session_id
+                and self._monotonic() < heard[1] + self.timeout_s * TRUST_FRACTION)
+
+    def _mark_heard(self, session_id: int | None, sent: float) -> None:
+        if session_id is None or self.session_id() != session_id:
+            return
+        with self._lock:
+            if self._heard is None or self._heard[0] != session_id or self._heard[1] < sent:
+                self._heard = (session_id, sent)
+
+    # calls ---------------------------------------------------------------------------------------
+    async def call(self, start: Callable[[], Any]) -> Any:
+        """Run `start()` (a kazoo *_async call) and await its result, at most one session timeout.
+
+        Raises the kazoo exception, or TimeoutError when the server did not answer in time."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+        session, sent = self.session_id(), self._monotonic()
+
+        def settle(result: Any) -> None:
+            if fut.done():
+                return
+            if result.successful():
+                fut.set_result(result.value)
+            else:
+                fut.set_exception(result.exception)
+
+        def done(result: Any) -> None:  # kazoo's callback thread
+            try:
+                loop.call_soon_threadsafe(settle, result)
+            except RuntimeError:
+                pass
+
+        start().rawlink(done)
+        value = await asyncio.wait_for(fut, self.timeout_s)
+        self._mark_heard(session, sent)
+        return value
+
+    async def heartbeat(self) -> None:
+        """One round trip: refreshes the trust window while the session is healthy."""
+        await self.call(lambda: self.client.exists_async("/"))
+
+    async def wait_connected(self, timeout_s: float) -> bool:
+        """True once connected (at most `timeout_s`); kazoo keeps retrying either way."""
+        if self.session_id() is None:
+            self._connected.clear()
+            try:
+                await asyncio.wait_for(self._connected.wait(), timeout_s)
+            except TimeoutError:
+                return False
+        return self.session_id() is not None

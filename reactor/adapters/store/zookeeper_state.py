@@ -1,0 +1,282 @@
+"""Intents, history, hook delivery claims and the command audit log in ZooKeeper.
+
+Owns the StateBackend half of the ZooKeeper backend (layout: zookeeper_layout) and the mapping
+of every kazoo failure to StoreError with `ok`/`problem` for /readyz. An intent of a group this
+process holds is written in one transaction with a check of its lease znode, so a replica that
+lost its lease cannot overwrite the new holder's intent (LeaseLost). History and commands are
+bounded per group (newest kept). It must not manage sessions or leases (zookeeper_backend does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from kazoo.exceptions import KazooException, NodeExistsError, NoNodeError
+
+from reactor.adapters.store import zookeeper_layout as zl
+from reactor.adapters.store.errors import InvalidRecord, LeaseLost, StoreError
+from reactor.adapters.store.records import complete_history
+from reactor.adapters.store.zookeeper_session import ZkSession
+
+
+class ZkState:
+    """The StateBackend methods; subclasses provide the lease bookkeeping hooks."""
+
+    owner: str
+
+    def __init__(self, session: ZkSession, layout: zl.Layout, label: str,
+                 wall: Callable[[], float] = time.time) -> None:
+        self._session = session
+        self._layout = layout
+        self.label = label
+        self._wall = wall
+        self.ok = True
+        self.problem: str | None = None
+        self.history_keep = zl.HISTORY_KEEP  # newest records kept per group
+        self.commands_keep = zl.COMMANDS_KEEP
+
+    # hooks of the coordination half --------------------------------------------------------------
+    def _lease_node(self, group: str) -> str | None:
+        return None
+
+    def _fenced_out(self, group: str) -> None:
+        pass
+
+    async def holder(self, group: str) -> str | None:
+        raise NotImplementedError
+
+    # plumbing ------------------------------------------------------------------------------------
+    async def _op(self, what: str, call: Callable[[], Awaitable[Any]]) -> Any:
+        """Run one backend step; kazoo failures and timeouts become StoreError (ok False)."""
+        try:
+            result = await call()
+        except StoreError as exc:
+            self.ok, self.problem = False, str(exc)
+            raise
+        except (KazooException, TimeoutError) as exc:
+            err = StoreError(self.label, f"{what}: {type(exc).__name__} {exc}".strip())
+            self.ok, self.problem = False, str(err)
+            raise err from exc
+        self.ok, self.problem = True, None
+        return result
+
+    def _kz(self, start: Callable[[], Any]) -> Awaitable[Any]:
+        return self._session.call(start)
+
+    async def _create(self, path: str, data: bytes = b"", **kw: Any) -> str:
+        zk = self._session.client
+        return str(await self._kz(lambda: zk.create_async(path, data, makepath=True, **kw)))
+
+    async def _children(self, path: str) -> list[str]:
+        zk = self._session.client
+        try:
+            return list(await self._kz(lambda: zk.get_children_async(path)))
+        except NoNodeError:
+            return []
+
+    async def _get(self, path: str) -> tuple[bytes, Any] | None:
+        zk = self._session.client
+        try:
+            data, stat = await self._kz(lambda: zk.get_async(path))
+        except NoNodeError:
+            return None
+        return data, stat
+
+    async def _delete(self, path: str) -> None:
+        zk = self._session.client
+        try:
+            await self._kz(lambda: zk.delete_async(path))
+        except NoNodeError:
+            pass
+
+    # intents -------------------------------------------------------------------------------------
+    async def load_intent(self, group: str) -> dict[str, Any] | None:
+        got = await self._op("load intent", lambda: self._get(self._layout.intent(group)))
+        return None if got is None else zl.decode(got[0]).get("intent")
+
+    async def save_intent(self, group: str, record: dict[str, Any], *, finished: bool) -> None:
+        if not isinstance(record, dict):
+            raise InvalidRecord(self.label, f"intent must be a dict, got {type(record).__name__}")
+        body = {"group": group, "intent": record, "finished": finished,
+                "updated_at": self._wall(), "updated_by": self.owner}
+        data = zl.encode(self.label, f"intent of group {group!r}", body)
+        await self._op("save intent", lambda: self._save_intent(group, data))
+
+    async def _save_intent(self, group: str, data: bytes) -> None:
+        lease = self._lease_node(group)
+        if lease is None:
+            holder = await self.holder(group)
+            if holder is not None and holder != self.owner:
+                raise LeaseLost(group, holder)
+        path, zk = self._layout.intent(group), self._session.client
+        for mode in ("set", "create", "set"):  # the intent may not exist yet, or appear meanwhile
+            if mode == "create":
+                await self._kz(lambda: zk.ensure_path_async(self._layout.intents()))
+            tx = zk.transaction()
+            if lease is not None:
+                tx.check(lease, 0)
+            tx.create(path, data) if mode == "create" else tx.set_data(path, data)
+            results = await self._kz(tx.commit_async)
+            if not any(isinstance(r, Exception) for r in results):
+                return
+            if lease is not None and isinstance(results[0], NoNodeError):
+                self._fenced_out(group)
+                raise LeaseLost(group, await self.holder(group))
+            failed = results[-1]
+            if isinstance(failed, NoNodeError if mode == "set" else NodeExistsError):
+                continue
+            raise failed if isinstance(failed, Exception) else StoreError(self.label, str(results))
+        raise StoreError(self.label, f"intent of group {group!r}: created and removed concurrently")
+
+    async def active_intents(self) -> dict[str, dict[str, Any]]:
+        async def read() -> dict[str, dict[str, Any]]:
+            children = await self._children(self._layout.intents())
+            got = await asyncio.gather(*(self._get(f"{self._layout.intents()}/{c}") for c in children))
+            bodies = [zl.decode(g[0]) for g in got if g is not None]
+            return {b["group"]: b["intent"] for b in sorted(bodies, key=lambda b: str(b.get("group")))
+                    if not b.get("finished") and "group" in b}
+        result: dict[str, dict[str, Any]] = await self._op("read intents", read)
+        return result
+
+    # history -------------------------------------------------------------------------------------
+    async def append_history(self, record: dict[str, Any]) -> bool:
+        try:
+            rec = complete_history(self.label, record)  # type: ignore[arg-type]
+        except InvalidRecord as exc:
+            raise InvalidRecord(self.label, exc.problem) from exc
+        group, dep = str(rec["group"]), str(rec["deployment_id"])
+        data = zl.encode(self.label, "history record", rec)
+        added: bool = await self._op("append history", lambda: self._append_history(group, dep, data))
+        return added
+
+    async def _append_history(self, group: str, dep: str, data: bytes) -> bool:
+        zk, lay = self._session.client, self._layout
+        await self._kz(lambda: zk.ensure_path_async(lay.history_dir(group)))
+        await self._kz(lambda: zk.ensure_path_async(lay.history_ids_dir(group)))
+        tx = zk.transaction()
+        tx.create(lay.history_id(group, dep), b"")
+        tx.create(lay.history_dir(group) + "/h-", data, sequence=True)
+        results = await self._kz(tx.commit_async)
+        if isinstance(results[0], NodeExistsError):
+            return False
+        if any(isinstance(r, Exception) for r in results):
+            raise next(r for r in results if isinstance(r, Exception))
+        await self._prune(lay.history_dir(group), self.history_keep,
+                          lambda body: lay.history_id(group, str(body.get("deployment_id"))))
+        return True
+
+    async def _prune(self, parent: str, keep: int,
+                     companion: Callable[[dict[str, Any]], str] | None = None) -> None:
+        children = sorted(await self._children(parent), key=zl.sequence)
+        for child in children[:max(0, len(children) - keep)]:
+            if companion is not None and (got := await self._get(f"{parent}/{child}")) is not None:
+                await self._delete(companion(zl.decode(got[0])))
+            await self._delete(f"{parent}/{child}")
+
+    async def _newest(self, parent: str, group: str | None, limit: int) -> list[dict[str, Any]]:
+        """The newest `limit` records of one group, or of every group (merged by creation)."""
+        if limit <= 0:
+            raise ValueError(f"limit must be > 0, got {limit!r}")
+        parents = [f"{parent}/{zl.name(group)}"] if group is not None else [
+            f"{parent}/{c}" for c in await self._children(parent)]
+        paths: list[str] = []
+        for p in parents:
+            children = sorted(await self._children(p), key=zl.sequence, reverse=True)[:limit]
+            paths += [f"{p}/{c}" for c in children]
+        got = [g for g in await asyncio.gather(*(self._get(p) for p in paths)) if g is not None]
+        got.sort(key=lambda g: g[1].czxid, reverse=True)
+        return [zl.decode(data) for data, _ in got[:limit]]
+
+    async def list_history(self, group: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self._op(
+            "list history", lambda: self._newest(self._layout.history_dir(), group, limit))
+        return result
+
+    # deliveries and commands -----------------------------------------------------------------------
+    async def claim_delivery(self, event_id: str, hook: str) -> bool:
+        data = zl.encode(self.label, "delivery", {"claimed_at": self._wall(), "claimed_by": self.owner})
+
+        async def claim() -> bool:
+            try:
+                await self._create(self._layout.delivery(event_id, hook), data)
+            except NodeExistsError:
+                return False
+            return True
+        claimed: bool = await self._op("claim delivery", claim)
+        return claimed
+
+    async def forget_deliveries(self, *, before_s: float) -> int:
+        """Drop delivery claims made before `before_s` (housekeeping); returns how many."""
+        async def forget() -> int:
+            parent, dropped = self._layout.deliveries(), 0
+            for child in await self._children(parent):
+                got = await self._get(f"{parent}/{child}")
+                if got is not None and got[1].ctime / 1000.0 < before_s:
+                    await self._delete(f"{parent}/{child}")
+                    dropped += 1
+            return dropped
+        count: int = await self._op("forget deliveries", forget)
+        return count
+
+    async def record_command(self, group: str, command: str, *, source: str) -> None:
+        body = {"group": group, "command": command, "source": source, "at": self._wall(),
+                "owner": self.owner}
+        data = zl.encode(self.label, "command", body)
+        parent = self._layout.commands_dir(group)
+
+        async def record() -> None:
+            await self._create(parent + "/c-", data, sequence=True)
+            await self._prune(parent, self.commands_keep)
+        await self._op("record command", record)
+
+    async def list_commands(self, group: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = await self._op(
+            "list commands", lambda: self._newest(self._layout.commands_dir(), group, limit))
+        return result
+
+    # retention -------------------------------------------------------------------------------------
+    async def prune(self, *, history_max: int, history_days: float) -> dict[str, int]:
+        """Retention (StateBackend.prune): history beyond the newest `history_max` per group or
+        created more than `history_days` ago, with its id marker; older delivery claims and
+        commands. Creation time (ctime) stands for finished_at: a record is written at the end."""
+        cutoff = self._wall() - history_days * 86400.0 if history_days > 0 else None
+
+        async def prune() -> dict[str, int]:
+            counts = {"history": 0, "deliveries": 0, "commands": 0}
+            hist = self._layout.history_dir()
+            for gdir in await self._children(hist):
+                group = zl.unname(gdir)
+                parent = f"{hist}/{gdir}"
+                children = sorted((c for c in await self._children(parent) if c.startswith("h-")),
+                                  key=zl.sequence, reverse=True)
+                for rank, child in enumerate(children):
+                    got = await self._get(f"{parent}/{child}")
+                    if got is None:
+                        continue
+                    too_many = history_max > 0 and rank >= history_max
+                    too_old = cutoff is not None and got[1].ctime / 1000.0 < cutoff
+                    if too_many or too_old:
+                        body = zl.decode(got[0])
+                        await self._delete(self._layout.history_id(group, str(body.get("deployment_id"))))
+                        await self._delete(f"{parent}/{child}")
+                        counts["history"] += 1
+            if cutoff is not None:
+                counts["deliveries"] = await self._older_than(self._layout.deliveries(), cutoff)
+                cmds = self._layout.commands_dir()
+                for gdir in await self._children(cmds):
+                    counts["commands"] += await self._older_than(f"{cmds}/{gdir}", cutoff)
+            return counts
+        result: dict[str, int] = await self._op("prune", prune)
+        return result
+
+    async def _older_than(self, parent: str, cutoff_s: float) -> int:
+        dropped = 0
+        for child in await self._children(parent):
+            got = await self._get(f"{parent}/{child}")
+            if got is not None and got[1].ctime / 1000.0 < cutoff_s:
+                await self._delete(f"{parent}/{child}")
+                dropped += 1
+        return dropped

@@ -1,0 +1,226 @@
+"""The ZooKeeper backend against a real standalone ZooKeeper (tests/zookeeper.py).
+
+Leases with fencing (contention, takeover after the holder dies, SUSPENDED, SIGSTOP past the
+session, ZooKeeper restarted) and state (intents, history retention, delivery claims, commands,
+the 1 MB znode limit). Session timeouts are short so expiry is quick.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from kazoo.protocol.states import KazooState
+
+from reactor.adapters.store.backend import Coordination, StateBackend
+from reactor.adapters.store.errors import InvalidRecord, LeaseLost, StoreError
+from reactor.adapters.store.factory import build_backend
+from reactor.adapters.store.zookeeper_backend import ZooKeeperBackend
+from tests.waiting import wait_until
+from tests.zookeeper import ZooKeeperServer
+
+SESSION_S = 1.5
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def backend(zk: ZooKeeperServer, owner: str, session_s: float = SESSION_S) -> ZooKeeperBackend:
+    return ZooKeeperBackend(zk.hosts, owner=owner, root="/bluegreen", session_timeout_s=session_s)
+
+
+@pytest.fixture
+async def pair(zookeeper: ZooKeeperServer) -> AsyncIterator[tuple[ZooKeeperBackend, ZooKeeperBackend]]:
+    async with backend(zookeeper, "a") as a, backend(zookeeper, "b") as b:
+        yield a, b
+
+
+async def test_factory_builds_a_backend_satisfying_both_protocols(zookeeper: ZooKeeperServer,
+                                                                  tmp_path: Path) -> None:
+    built = build_backend("zookeeper", owner="x", state_path=tmp_path / "unused.db", lease_ttl_s=5,
+                          zk_hosts=zookeeper.hosts, zk_root="/r", session_timeout_s=SESSION_S)
+    assert isinstance(built, ZooKeeperBackend)
+    assert isinstance(built, Coordination) and isinstance(built, StateBackend)
+    async with built:
+        assert await built.acquire("/g") and built.acting_for() == {"/g"}
+
+
+async def test_two_backends_contend_one_acts_and_release_hands_over(
+        pair: tuple[ZooKeeperBackend, ...]) -> None:
+    a, b = pair
+    assert await a.acquire("/prod/web")
+    assert not await b.acquire("/prod/web")
+    assert a.may_act("/prod/web") and await a.confirm("/prod/web")
+    assert not b.may_act("/prod/web") and not await b.confirm("/prod/web")
+    assert await b.holder("/prod/web") == "a" and b.acting_for() == set()
+    assert await a.acquire("/prod/web"), "keeping a held lease answers True"
+    assert await b.acquire("/prod/api"), "groups are independent"
+    await a.release("/prod/web")
+    assert not a.may_act("/prod/web")
+    assert await b.acquire("/prod/web") and b.acting_for() == {"/prod/web", "/prod/api"}
+
+
+async def test_intent_is_fenced_by_the_lease(pair: tuple[ZooKeeperBackend, ...]) -> None:
+    a, b = pair
+    assert await a.acquire("/g")
+    await a.save_intent("/g", {"step": 1}, finished=False)
+    with pytest.raises(LeaseLost):
+        await b.save_intent("/g", {"step": "b"}, finished=False)
+    assert await b.load_intent("/g") == {"step": 1}
+    assert await b.active_intents() == {"/g": {"step": 1}}
+    await a.save_intent("/g", {"step": 2}, finished=True)
+    assert await b.active_intents() == {} and await b.load_intent("/g") == {"step": 2}
+
+
+async def test_holder_killed_other_acquires_after_session_expiry(zookeeper: ZooKeeperServer,
+                                                                 tmp_path: Path) -> None:
+    holder = start_worker(zookeeper, tmp_path, "dead")
+    try:
+        await wait_until(lambda: "acquired" in holder.out(), what="the worker acquires")
+        os.kill(holder.proc.pid, signal.SIGKILL)
+        async with backend(zookeeper, "survivor") as b:
+            assert await b.holder("/g") == "dead"
+            assert await wait_until(lambda: b.acquire("/g"), timeout_s=30, what="takeover after expiry")
+            await b.save_intent("/g", {"taken": True}, finished=False)
+    finally:
+        holder.stop()
+
+
+async def test_suspended_stops_acting_at_once(zookeeper: ZooKeeperServer) -> None:
+    lost: list[set[str]] = []
+    async with backend(zookeeper, "a", session_s=4.0) as a:
+        a.on_lost(lost.append)
+        assert await a.acquire("/g") and a.may_act("/g")
+        zookeeper.kill()
+        await wait_until(lambda: a._session.client.state == KazooState.SUSPENDED, what="SUSPENDED")
+        assert not a.may_act("/g") and a.acting_for() == set()
+        assert not await a.confirm("/g")
+        await wait_until(lambda: not a.ok, what="ok False while suspended")
+        assert a.problem and "suspended" in a.problem
+        with pytest.raises(StoreError):
+            await a.save_intent("/g", {"x": 1}, finished=False)
+        zookeeper.start()  # back within the session: the lease is still ours
+        await wait_until(a.heartbeat_once, timeout_s=30, what="heartbeat after reconnect")
+        assert a.ok and a.may_act("/g") and await a.confirm("/g")
+
+
+async def test_sigstopped_holder_never_writes_after_resuming(zookeeper: ZooKeeperServer,
+                                                             tmp_path: Path) -> None:
+    first = start_worker(zookeeper, tmp_path, "first")
+    second = None
+    try:
+        await wait_until(lambda: first.writes() > 10, what="the first worker writes")
+        second = start_worker(zookeeper, tmp_path, "second")
+        await wait_until(second.started, what="the second worker is connected")
+        os.kill(first.proc.pid, signal.SIGSTOP)
+        frozen_at = first.writes()
+        await wait_until(lambda: second.writes() > 10, timeout_s=30, what="the second takes over")
+        os.kill(first.proc.pid, signal.SIGCONT)
+        await wait_until(lambda: "lost" in first.out(), timeout_s=30, what="the first learns it lost")
+        seen = second.writes()
+        await wait_until(lambda: second.writes() > seen + 20, what="the second keeps writing")
+        assert first.writes() == frozen_at, "a replica resumed after its session wrote again"
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()
+
+
+async def test_zookeeper_restart_keeps_intents_and_leases(zookeeper: ZooKeeperServer) -> None:
+    async with backend(zookeeper, "a", session_s=6.0) as a, backend(zookeeper, "b", session_s=6.0) as b:
+        assert await a.acquire("/g")
+        await a.save_intent("/g", {"step": 3}, finished=False)
+        assert await a.append_history(hist("/h", "d1"))
+        zookeeper.restart()
+        await wait_until(lambda: a.acquire("/g"), timeout_s=30, what="lease back after restart")
+        assert not await b.acquire("/g")
+        assert await b.load_intent("/g") == {"step": 3}
+        assert [r["deployment_id"] for r in await b.list_history("/h")] == ["d1"]
+
+
+def hist(group: str, dep: str, at: float = 2.0) -> dict[str, object]:
+    return {"group": group, "deployment_id": dep, "outcome": "completed", "started_at": 1.0,
+            "finished_at": at}
+
+
+async def test_history_is_bounded_and_idempotent(pair: tuple[ZooKeeperBackend, ...]) -> None:
+    a, b = pair
+    a.history_keep = 3
+    for i in range(5):
+        assert await a.append_history(hist("/g", f"d{i}", at=float(i)))
+    assert await a.append_history(hist("/other", "x"))
+    assert not await b.append_history(hist("/g", "d4")), "same deployment recorded once"
+    assert [r["deployment_id"] for r in await b.list_history("/g")] == ["d4", "d3", "d2"]
+    assert [r["deployment_id"] for r in await b.list_history(limit=2)] == ["x", "d4"]
+    assert await a.append_history(hist("/g", "d0")), "a pruned deployment's marker is gone too"
+    with pytest.raises(InvalidRecord, match="lacks"):
+        await a.append_history({"group": "/g"})
+
+
+async def test_one_megabyte_limit_gives_a_clear_store_error(pair: tuple[ZooKeeperBackend, ...]) -> None:
+    a, b = pair
+    assert await a.acquire("/g")
+    await a.save_intent("/g", {"small": True}, finished=False)
+    with pytest.raises(StoreError, match="znode limit"):
+        await a.save_intent("/g", {"blob": "x" * 1_100_000}, finished=False)
+    with pytest.raises(StoreError, match="znode limit"):
+        await a.append_history({**hist("/g", "big"), "appdef": "y" * 1_100_000})
+    assert await b.load_intent("/g") == {"small": True}, "nothing was saved"
+    assert a.ok and a.may_act("/g")
+
+
+async def test_deliveries_and_commands_across_replicas(pair: tuple[ZooKeeperBackend, ...]) -> None:
+    a, b = pair
+    assert await a.claim_delivery("evt-1", "slack")
+    assert not await b.claim_delivery("evt-1", "slack")
+    assert await b.claim_delivery("evt-1", "pager")
+    assert await a.forget_deliveries(before_s=0) == 0
+    assert await a.forget_deliveries(before_s=a._wall() + 60) == 2
+    assert await b.claim_delivery("evt-1", "slack"), "claims forgotten by housekeeping"
+    a.commands_keep = 2
+    for cmd in ("pause", "resume", "undo"):
+        await a.record_command("/g", cmd, source="cli")
+    await b.record_command("/h", "pause", source="api")
+    assert [c["command"] for c in await b.list_commands("/g")] == ["undo", "resume"]
+    assert [(c["group"], c["owner"]) for c in await a.list_commands(limit=2)] == [("/h", "b"), ("/g", "a")]
+
+
+async def test_unreachable_zookeeper_reports_not_ok_without_raising(tmp_path: Path) -> None:
+    from tests.waiting import free_port
+    async with ZooKeeperBackend(f"127.0.0.1:{free_port()}", owner="a", session_timeout_s=0.5) as a:
+        assert not a.ok and a.problem and "not connected" in a.problem
+        assert not await a.acquire("/g") and not a.may_act("/g")
+        with pytest.raises(StoreError):
+            await a.load_intent("/g")
+
+
+class Worker:
+    def __init__(self, proc: subprocess.Popen[bytes], out_path: Path, counter: Path) -> None:
+        self.proc, self.out_path, self.counter = proc, out_path, counter
+
+    def out(self) -> str:
+        return self.out_path.read_text() if self.out_path.exists() else ""
+
+    def started(self) -> bool:
+        return self.counter.exists()
+
+    def writes(self) -> int:
+        return len(self.counter.read_text().splitlines()) if self.counter.exists() else 0
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGCONT)
+            self.proc.kill()
+        self.proc.wait()
+
+
+def start_worker(zk: ZooKeeperServer, tmp_path: Path, owner: str, session_s: float = SESSION_S) -> Worker:
+    out, counter = tmp_path / f"{owner}.out", tmp_path / f"{owner}.writes"
+    with out.open("wb") as stdout:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.zk.fencing_worker", zk.hosts, "/g", owner, str(counter),
+             str(session_s)], cwd=ROOT, stdout=stdout, stderr=subprocess.STDOUT)
+    return Worker(proc, out, counter)
