@@ -149,13 +149,13 @@ class Engine:
         self._stopping.set()
 
     async def _serve_api(self) -> None:
-        from reactor.engine.api import ApiServer, build_api
+        from reactor.engine.api import api_server
         from reactor.engine.control import EngineControl
 
         token = secret_value(self.settings.api.token, self.settings.api.token_file)
-        app = build_api(EngineControl(self), self.bus, self.metrics, token=token)
-        try:
-            async with ApiServer(app, listen=self.settings.api.listen) as server:
+        try:  # api_server: [api] as configured (TLS, subscriber limit)
+            async with api_server(EngineControl(self), self.bus, self.metrics, self.settings.api,
+                                  token=token) as server:
                 self.api_port = server.port
                 log.info("api listening", listen=self.settings.api.listen, port=server.port)
                 await asyncio.Event().wait()

@@ -238,3 +238,36 @@ async def test_history_without_a_daemon_and_undo_to_an_earlier_definition(tmp_pa
     (app,) = apps.values()
     assert app["env"] == {"VERSION": "v1"} and app["instances"] == 2
     assert_one_line_error(bad, 2, "--to must be from 1 to 3")
+
+
+def self_signed(tmp: Path) -> tuple[Path, Path]:
+    import subprocess
+
+    cert, key = tmp / "api.crt", tmp / "api.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+async def test_the_cli_trusts_the_daemons_own_tls_certificate(tmp_path: Path) -> None:
+    cert, key = await asyncio.to_thread(self_signed, tmp_path)
+    async with cluster(blue_instances=1) as c:
+        cfg = write_config(tmp_path, c.url)
+        cfg.write_text(cfg.read_text().replace("[api]\n", f'[api]\ntls_cert_file = "{cert}"\n'
+                                                          f'tls_key_file = "{key}"\n'), encoding="utf-8")
+        daemon = await start_cli("run", "--config", str(cfg))
+
+        async def answered() -> Result | None:
+            r = await cli("status", "--config", str(cfg))
+            return r if r.rc == 0 else None
+        try:
+            status = await wait_until(answered, timeout_s=30, what="status over https")
+            unknown = await cli("pause", "nosuchgroup", "--config", str(cfg))
+        except AssertionError:
+            daemon.send_signal(signal.SIGTERM)
+            raise AssertionError(f"daemon: {await finish(daemon, timeout_s=30)}") from None
+        daemon.send_signal(signal.SIGTERM)
+        await finish(daemon, timeout_s=30)
+    assert status.out.strip() == "no current deployments", status
+    assert_one_line_error(unknown, 2, "nosuchgroup")  # the POST reached the daemon over https
