@@ -148,11 +148,17 @@ function addEvent(ev) {
   state.eventsSeen += 1;
   list.dataset.count = String(state.eventsSeen);
 }
+let streamAbort = null;
+let lastEventId = null;
 async function stream() {  // fetch (not EventSource): it can send the Authorization header
   const conn = document.getElementById("conn");
   for (;;) {
+    restartNow = false;
+    streamAbort = new AbortController();
     try {
-      const resp = await fetch("/v1/events", { headers: { ...headers(), Accept: "text/event-stream" } });
+      const h = { ...headers(), Accept: "text/event-stream" };
+      if (lastEventId) h["Last-Event-ID"] = lastEventId;  // replay what a reconnect missed
+      const resp = await fetch("/v1/events", { headers: h, signal: streamAbort.signal });
       if (!resp.ok) throw new Error("HTTP " + resp.status);
       conn.textContent = "live"; conn.className = "conn live";
       const reader = resp.body.getReader(), dec = new TextDecoder();
@@ -164,14 +170,25 @@ async function stream() {  // fetch (not EventSource): it can send the Authoriza
         let i;
         while ((i = buf.indexOf("\n\n")) >= 0) {
           const frame = buf.slice(0, i); buf = buf.slice(i + 2);
-          const data = frame.split("\n").filter(l => l.startsWith("data:")).map(l => l.slice(5).trim()).join("\n");
+          const lines = frame.split("\n");
+          const id = lines.filter(l => l.startsWith("id:")).map(l => l.slice(3).trim())[0];
+          const data = lines.filter(l => l.startsWith("data:")).map(l => l.slice(5).trim()).join("\n");
+          if (id) lastEventId = id;
           if (data) { try { addEvent(JSON.parse(data)); refresh(); } catch (e) { /* not an event */ } }
         }
       }
     } catch (e) { /* reconnect below */ }
-    conn.textContent = "reconnecting…"; conn.className = "conn down";
-    await new Promise(r => setTimeout(r, 2000));
+    conn.textContent = token() ? "reconnecting…" : "paste the API token to follow events";
+    conn.className = "conn down";
+    if (!restartNow) await new Promise(r => { wakeStream = r; setTimeout(r, 2000); });
   }
+}
+let wakeStream = () => {};
+let restartNow = false;
+function restartStream() {  // a new token: connect again now, not after the retry delay
+  restartNow = true;
+  if (streamAbort) streamAbort.abort();
+  wakeStream();
 }
 
 document.getElementById("token-form").addEventListener("submit", ev => {
@@ -181,6 +198,7 @@ document.getElementById("token-form").addEventListener("submit", ev => {
   input.value = "";
   document.getElementById("token-state").textContent = token() ? "token set" : "";
   refresh();
+  restartStream();
 });
 document.getElementById("token-state").textContent = token() ? "token set" : "";
 refresh();
