@@ -46,8 +46,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _refusals_of_run(settings: object) -> list[tuple[str, str]]:
-    """What `run` would refuse beyond the schema: the LB command, the hook modules, TLS files.
-    (The API port being free is not checked: the daemon being checked may be the one using it.)"""
+    """What `run` would refuse beyond the schema: the LB command, the hook modules, TLS files,
+    the DC/OS service account's key. (The API port being free is not checked: the daemon being
+    checked may be the one using it.)"""
+    from reactor.adapters.marathon.configured import dcos_token_from_settings
+    from reactor.adapters.marathon.dcos_auth import DcosConfigError
     from reactor.engine.api import tls_context
     from reactor.engine.hooks import HookLoadError, load_hook_modules
 
@@ -64,4 +67,10 @@ def _refusals_of_run(settings: object) -> list[tuple[str, str]]:
             tls_context(s.api.tls_cert_file, s.api.tls_key_file)
         except OSError as exc:
             out.append(("api.tls_cert_file", str(exc)))
+    try:
+        dcos_token_from_settings(s.marathon)
+    except DcosConfigError as exc:  # its text names the key; here the key is the path
+        key = "dcos_private_key_file" if "dcos_private_key_file" in str(exc) else "dcos_uid"
+        text = str(exc).removeprefix("marathon: ").replace(f"marathon.{key} ", "")
+        out.append((f"marathon.{key}", text))
     return out

@@ -10,6 +10,7 @@ import contextlib
 import json
 import sys
 import time
+import uuid
 from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
@@ -18,9 +19,12 @@ from reactor.cli.common import CliError
 from reactor.cli.errors import marathon_errors
 from reactor.cli.exitcodes import Exit
 from reactor.core import labels as L
+from reactor.core.adoption import backend_name, pick_blue, target_instances
 from reactor.core.appdef import default_group, green_app_id, green_definition
 from reactor.core.deploy_events import DeployEvent
-from reactor.core.intent import Outcome
+from reactor.core.intent import Outcome, new_intent
+
+ABORT_REASON_PREFIX = "aborted"
 
 
 class DeployFlow:
@@ -74,8 +78,8 @@ class DeployFlow:
                 ours, ids = await self._blue(client)
                 green_id = green_app_id(self.definition["id"], ids, now)
                 known = True
-                if ours:
-                    blue = _pick_blue(ours)
+                blue = pick_blue(ours, None)
+                if blue is not None:
                     blue_id = blue.id
                     blue_desc, target = f"{blue.id} ({blue.instances} instances)", blue.instances
                 else:
@@ -104,7 +108,7 @@ class DeployFlow:
         except BaseException:
             if self._lease_taken:  # nothing was created: the next deploy must not wait for it
                 with contextlib.suppress(Exception):
-                    self._engine.store.release_lease(self.group)
+                    await self._engine.backend.release(self.group)
             await self._stack.aclose()
             raise
 
@@ -116,12 +120,16 @@ class DeployFlow:
                 Engine(self.settings, only_groups={self.group}, api_optional=True))
             e = self._engine
             await self._check_lb(e)
-            if not e.store.acquire_lease(self.group, ttl_s=e.settings.state.lease_ttl_s, now_s=time.time()):
-                holder = e.store.lease_holder(self.group, now_s=time.time())
-                raise CliError(f"group {self.group} is being deployed by another reactor ({holder}) whose "
-                               "API does not answer at [api] listen", Exit.MISSING_COMPONENT)
-            self._lease_taken = True
-            active = e.store.active_intents().get(self.group)
+            if not await e.backend.acquire(self.group):
+                holder = await e.backend.holder(self.group)
+                if not handover:
+                    raise CliError(f"group {self.group} is being deployed by another reactor ({holder}) "
+                                   "whose API does not answer at [api] listen", Exit.MISSING_COMPONENT)
+                # a daemon acts for the group: GREEN is created as any app is, and the daemon
+                # adopts it from its labels (it reads GREEN's definition from Marathon for undo)
+            else:
+                self._lease_taken = True
+            active = (await e.backend.active_intents()).get(self.group)
             if active:
                 phase = active.get("intent", {}).get("phase")
                 raise CliError(f"group {self.group} has an unfinished deployment (phase {phase}); "
@@ -129,25 +137,34 @@ class DeployFlow:
             ours, ids = await self._blue(e.client)
             # never reuse an id of the group's last deployment: the reactor would take the new
             # app for a side of that finished deployment and never start this one
-            last = (e.store.load_intent(self.group) or {}).get("intent", {})
+            last = (await e.backend.load_intent(self.group) or {}).get("intent", {})
             ids |= {last.get("blue_app"), last.get("green_app")} - {None}
             now = datetime.now(UTC)
-            blue = _pick_blue(ours) if ours else None
+            blue = pick_blue(ours, None)
             self.blue_id = blue.id if blue else None
-            labels = self.definition.get("labels") or {}
-            self.target = L.target_instances_of(labels) or (blue.instances if blue else
-                                                            int(self.definition.get("instances", 1)))
+            self.target = target_instances(self.definition.get("labels") or {},
+                                           blue.instances if blue else None,
+                                           int(self.definition.get("instances", 1)))
             self.green_id = green_app_id(self.definition["id"], ids, now)
             body = green_definition(self.definition, green_id=self.green_id, group=self.group,
                                     target_instances=self.target, started_at=now, previous=self.blue_id,
                                     batch_size=self.batch_size,
                                     strip_labels=self.settings.deploy.strip_labels)
             self.posted = body
-            if handover:
-                e.store.release_lease(self.group)
-                self._lease_taken = False
             await e.client.create_app(body)
-            e.reconciler.definitions[self.group] = body  # history keeps what was posted (undo)
+            if self._lease_taken:
+                # the intent, with GREEN's definition for `undo`, is recorded while the lease is
+                # ours: whoever drives the deployment (this process or the daemon) continues it
+                intent = new_intent(
+                    group=self.group, deployment_id=str(uuid.uuid4()), green_app=self.green_id,
+                    target_instances=self.target, now=now, blue_app=self.blue_id,
+                    blue_instances=blue.instances if blue else 0,
+                    green_instances=int(body.get("instances", 0))).with_green_definition(body)
+                await e.backend.save_intent(self.group, {"intent": intent.model_dump(mode="json"),
+                                                         "outbox": []}, finished=False)
+            if handover and self._lease_taken:
+                await e.backend.release(self.group)  # the daemon acts at once, not after the lease
+                self._lease_taken = False
         self.say(f"created GREEN {self.green_id} (group {self.group}, target {self.target}, "
                  f"BLUE {self.blue_id or 'none'})")
         return self.green_id
@@ -157,7 +174,7 @@ class DeployFlow:
         for it to expire before taking over) and close this process's engine."""
         if self._engine is not None:
             with contextlib.suppress(Exception):
-                self._engine.store.release_lease(self.group)
+                await self._engine.backend.release(self.group)
         await self._stack.aclose()
 
     async def _check_lb(self, e: Any) -> None:
@@ -169,7 +186,7 @@ class DeployFlow:
         if s.driver.value == "none":
             return
         labels = self.definition.get("labels") or {}
-        backend = L.overrides_of(labels).lb_backend or s.haproxy.backend.format(group=self.group)
+        backend = backend_name(s.haproxy.backend, self.group, labels)
         try:
             await e.lb.observe(backend)
         except (LbUnavailable, LbTimeout) as exc:
@@ -198,7 +215,7 @@ class DeployFlow:
 
     def _summary(self, outcome: str) -> int:
         e = self._engine
-        st = e.reconciler.status.get(self.group)
+        st = e.controllers.status.get(self.group)
         phases: dict[str, float] = {}
         for ev in self.events:
             phases.setdefault(ev.name.value, (ev.timestamp - self.events[0].timestamp).total_seconds())

@@ -22,17 +22,16 @@ async def run_locally(settings: Any, group: str, cmd: str, api_cmd: str, *, json
                       config: str | None) -> int:
     from reactor.cli.local_drive import Interrupted, LocalDrive, interrupted_message
     from reactor.engine.api import CommandRejected, UnknownGroup
-    from reactor.engine.control import EngineControl
     from reactor.engine.engine import Engine
 
     with marathon_errors():
         async with Engine(settings, only_groups={group}, serve_api=False) as e:
-            holder = e.store.lease_holder(group, now_s=time.time())
+            holder = await e.backend.holder(group)
             if holder is not None and holder != e.owner:
                 raise CliError(f"{cmd} {group}: another reactor acts for the group ({holder}) but its "
                                "API does not answer here; use its --api", Exit.MISSING_COMPONENT)
             try:
-                await EngineControl(e).command(group, api_cmd, source="cli:local")
+                await e.control().command(group, api_cmd, source="cli:local")
             except UnknownGroup:
                 raise CliError(f"{cmd} {group}: no deployment for group {group!r}", Exit.BAD_INPUT) from None
             except CommandRejected as exc:

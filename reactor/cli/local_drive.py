@@ -71,25 +71,25 @@ class LocalDrive:
     async def _pause(self) -> str:
         """Record `abort` (pause) and wait, bounded, until the engine has applied it."""
         e = self.engine
-        st = e.reconciler.status.get(self.group)
+        st = e.controllers.status.get(self.group)
         if st is None or st.intent.finished or st.intent.phase is Phase.PAUSED:
             return st.intent.phase.value if st else "not started"
-        e.store.record_command(self.group, Command.ABORT.value, source="cli:ctrl-c", now_s=time.time())
-        e.reconciler.queue_command(self.group, Command.ABORT)
+        await e.backend.record_command(self.group, Command.ABORT.value, source="cli:ctrl-c")
+        e.controllers.queue_command(self.group, Command.ABORT)
         e.mark({self.group}, trigger="command.abort")
         deadline = time.monotonic() + PAUSE_BOUND_S
         while time.monotonic() < deadline:
-            st = e.reconciler.status.get(self.group)
+            st = e.controllers.status.get(self.group)
             if st is not None and st.intent.phase in (Phase.PAUSED, *_finished()):
                 return st.intent.phase.value
             await asyncio.sleep(0.05)  # bounded wait for the engine's next reconcile
-        st = e.reconciler.status.get(self.group)
+        st = e.controllers.status.get(self.group)
         return st.intent.phase.value if st else "unknown"
 
     async def _wait_end(self, runner: asyncio.Task[None]) -> str | None:
         """The outcome, or None on Ctrl-C."""
         e = self.engine
-        done = e.reconciler.finished(self.group)
+        done = e.controllers.finished(self.group)
         last_line, moving = "", False
         while not done.is_set():
             if self._interrupted.is_set():
@@ -98,7 +98,7 @@ class LocalDrive:
                 return Outcome.FAILED.value
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(done.wait(), 0.5)
-            st = e.reconciler.status.get(self.group)
+            st = e.controllers.status.get(self.group)
             if st is None:
                 continue
             if st.intent.phase is not Phase.PAUSED:
@@ -110,7 +110,7 @@ class LocalDrive:
                 sys.stdout.write("\r\033[K" + line)
                 sys.stdout.flush()
             last_line = line
-        st = e.reconciler.status.get(self.group)
+        st = e.controllers.status.get(self.group)
         return (st.intent.outcome or Outcome.FAILED).value if st else Outcome.FAILED.value
 
     def status_line(self, st: Any) -> str:

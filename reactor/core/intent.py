@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from types import UnionType
+from typing import Any, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -124,9 +125,9 @@ class Intent(BaseModel):
     rollback_reason: str | None = None
     own_deployment_ids: tuple[str, ...] = ()  # Marathon deployment ids our writes got back
     outcome: Outcome | None = None
-    green_definition: dict[str, Any] | None = None  # GREEN's app definition (history keeps it: undo)
     finished_at: datetime | None = None
     seq: int = 0  # deploy events emitted so far (part of their deterministic ids)
+    green_definition: dict[str, Any] | None = None  # GREEN's Marathon app JSON (for `undo`)
 
     @property
     def finished(self) -> bool:
@@ -139,6 +140,20 @@ class Intent(BaseModel):
     @property
     def green_failures(self) -> int:
         return len(self.green_failed)
+
+    def changed(self, **changes: Any) -> Intent:
+        """A validated copy: unknown field names raise, and values are checked against the model
+        (`model_copy(update=...)` would accept a misspelt key or a wrong type silently)."""
+        unknown = set(changes) - _FIELDS
+        if unknown:
+            raise ValueError(f"Intent has no field(s) {sorted(unknown)}")
+        for name, value in changes.items():
+            _check_type(name, value)
+        return self.model_copy(update=changes)
+
+    def with_green_definition(self, definition: dict[str, Any]) -> Intent:
+        """Record GREEN's app definition (as posted, or as read from Marathon on adoption)."""
+        return self.model_copy(update={"green_definition": dict(definition)})
 
     def with_command(self, command: Command, now: datetime) -> Intent:
         """Record an operator command; the next plan acts on it (a newer command replaces it)."""
@@ -202,3 +217,35 @@ def new_intent(
         phase=Phase.SCALING_GREEN, phase_since=now, started_at=now, green_scaled_at=now,
         blue=blue, green=green, green_initial=green_instances, promoted=blue_app is None,
     )
+
+
+_FIELDS = frozenset(Intent.model_fields)
+
+
+def _runtime_types(annotation: Any) -> tuple[type, ...]:
+    origin = get_origin(annotation)
+    if origin is None:
+        return (annotation,) if isinstance(annotation, type) else (object,)
+    args = get_args(annotation)
+    if origin not in (Union, UnionType):
+        return (origin,) if isinstance(origin, type) else (object,)
+    out: tuple[type, ...] = ()
+    for arg in args:  # a union (X | None)
+        out += _runtime_types(arg) if arg is not type(None) else (type(None),)
+    return out
+
+
+_TYPES = {name: _runtime_types(f.annotation) for name, f in Intent.model_fields.items()}
+
+
+def _check_type(name: str, value: Any) -> None:
+    types = _TYPES[name]
+    if int in types and isinstance(value, bool) and bool not in types:
+        raise TypeError(f"Intent.{name} must be an int, not a bool")
+    if not isinstance(value, types):
+        raise TypeError(f"Intent.{name} cannot be {type(value).__name__} ({value!r})")
+    if isinstance(value, int) and not isinstance(value, bool) and value < 0 and name in _NON_NEGATIVE:
+        raise ValueError(f"Intent.{name} must be >= 0, not {value}")
+
+
+_NON_NEGATIVE = frozenset({"target_instances", "blue_original_instances", "green_initial", "batch", "seq"})

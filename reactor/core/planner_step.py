@@ -35,7 +35,8 @@ class Step:
 
     # -- intent and output ------------------------------------------------------------------
     def update(self, **changes: Any) -> None:
-        self.intent = self.intent.model_copy(update=changes)
+        """Change the intent through its checked copy (a misspelt key or a wrong type raises)."""
+        self.intent = self.intent.changed(**changes)
 
     def act(self, *actions: Action) -> None:
         self.actions.extend(actions)

@@ -61,13 +61,19 @@ class Control(Protocol):
 
     def is_ready(self) -> bool: ...
 
-    def deployments(self) -> list[dict[str, Any]]:
+    def not_ready_reason(self) -> str | None: ...
+
+    def replica(self) -> dict[str, Any]:
+        """{"id", "coordination", "acting_for": [groups], "store_ok"}."""
+        ...
+
+    async def deployments(self) -> list[dict[str, Any]]:
         """Status rows: group, phase, blue_app, green_app, counts, blockers, since."""
         ...
 
-    def deployment(self, group: str) -> dict[str, Any] | None: ...
+    async def deployment(self, group: str) -> dict[str, Any] | None: ...
 
-    def history(self, group: str | None, limit: int) -> list[dict[str, Any]]: ...
+    async def history(self, group: str | None, limit: int) -> list[dict[str, Any]]: ...
 
     async def command(self, group: str, command: str, *, source: str) -> dict[str, Any]:
         """Record an operator command; raises UnknownGroup or CommandRejected."""
@@ -115,8 +121,13 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    ready = request.app[CONTROL].is_ready()
-    return web.json_response({"ready": ready}, status=200 if ready else 503)
+    reason = request.app[CONTROL].not_ready_reason()
+    body: dict[str, Any] = {"ready": reason is None} | ({"reason": reason} if reason else {})
+    return web.json_response(body, status=200 if reason is None else 503)
+
+
+async def replica(request: web.Request) -> web.Response:
+    return web.json_response(request.app[CONTROL].replica())
 
 
 async def metrics(request: web.Request) -> web.Response:
@@ -124,12 +135,12 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 async def deployments(request: web.Request) -> web.Response:
-    return web.json_response({"deployments": request.app[CONTROL].deployments()})
+    return web.json_response({"deployments": await request.app[CONTROL].deployments()})
 
 
 async def deployment(request: web.Request) -> web.Response:
     group = request.match_info["group"]
-    row = request.app[CONTROL].deployment(group)
+    row = await request.app[CONTROL].deployment(group)
     if row is None:
         return error(404, "unknown_group", f"no deployment for group {group!r}")
     return web.json_response(row)
@@ -145,7 +156,7 @@ async def history(request: web.Request) -> web.Response:
     except ValueError:
         return error(400, "bad_request", f"limit must be an integer from 1 to {MAX_HISTORY_LIMIT}, "
                      f"not {raw!r}")
-    return web.json_response({"history": request.app[CONTROL].history(group, limit)})
+    return web.json_response({"history": await request.app[CONTROL].history(group, limit)})
 
 
 def _authorized(request: web.Request) -> web.Response | None:
@@ -197,6 +208,7 @@ def build_api(control: Control, bus: EventBus, metrics_: Metrics, *, token: str 
     app.router.add_get("/v1/deployments/{group:.+}", deployment)
     app.router.add_get("/v1/history", history)
     app.router.add_get("/v1/events", events)
+    app.router.add_get("/v1/replica", replica)
     add_ui_routes(app)  # the dashboard at /ui (reactor/engine/ui.py)
     return app
 

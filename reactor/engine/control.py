@@ -1,67 +1,97 @@
-"""EngineControl: what the HTTP API may ask of a running engine (status, history, commands).
+"""EngineControl: what the HTTP API may ask of a running engine (status, history, commands, replica).
 
-Owns the translation of the reconciler's per-group status into the API's JSON rows and the
-validation of operator commands (one clear reason when a command does not apply). Commands are
-queued to the group's worker (never written to the intent from here), then the group is marked.
+Owns the translation of the controllers' per-group status into the API's JSON rows, readiness
+(first sync done, store answering) and the validation of operator commands (one clear reason
+when a command does not apply). Commands are queued to the group's controller (never written to
+the intent from here), then the group is marked. Everything it uses is handed in; it does not
+import the engine.
 """
 
 from __future__ import annotations
 
-import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
+from reactor.adapters.store.errors import StoreError
+from reactor.adapters.store.factory import Backend
 from reactor.core.intent import Command, Intent, command_refusal
 from reactor.engine.api import CommandRejected, UnknownGroup
-
-if TYPE_CHECKING:
-    from reactor.engine.engine import Engine
+from reactor.engine.controllers import Controllers
+from reactor.engine.deps import Mark
 
 
 class EngineControl:
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, *, controllers: Controllers, backend: Backend, mark: Mark,
+                 is_synced: Callable[[], bool], watcher_ok: Callable[[], bool],
+                 auth_error: Callable[[], str | None] = lambda: None,
+                 drain_observations: Callable[[], dict[str, Any]] = dict) -> None:
+        self.controllers = controllers
+        self.auth_error = auth_error  # a Marathon 401 the reactor cannot fix (DC/OS login)
+        self.drain_observations = drain_observations
+        self.backend = backend
+        self.mark = mark
+        self.is_synced = is_synced
+        self.watcher_ok = watcher_ok
 
     def is_ready(self) -> bool:
-        # a 401 the reactor cannot fix (client.auth_error) makes it unready until it is fixed
-        return self.engine.synced_once and self.engine.client.auth_error is None
+        return self.not_ready_reason() is None
 
-    def deployments(self) -> list[dict[str, Any]]:
-        rows = {g: self._row(g) for g in self.engine.reconciler.status}
-        for group, stored in self.engine.store.active_intents().items():
+    def not_ready_reason(self) -> str | None:
+        if not self.is_synced():
+            return "waiting for the first read of Marathon"
+        if not self.backend.ok:
+            return f"state store failing: {self.backend.problem}"
+        if (problem := self.auth_error()) is not None:  # the cause, when the stream is down for it
+            return f"Marathon refuses our credentials: {problem}"
+        if not self.watcher_ok():
+            return "Marathon event stream not delivering"
+        return None
+
+    def replica(self) -> dict[str, Any]:
+        return {"id": self.backend.owner, "coordination": self.backend.kind,
+                "acting_for": sorted(self.backend.acting_for()), "store_ok": bool(self.backend.ok)}
+
+    async def deployments(self) -> list[dict[str, Any]]:
+        rows = {g: self._row(g) for g in self.controllers.status}
+        for group, stored in (await self.backend.active_intents()).items():
             if group not in rows and stored:
                 rows[group] = _intent_row(Intent.model_validate(stored["intent"]), (), {})
         return [rows[g] for g in sorted(rows)]
 
-    def deployment(self, group: str) -> dict[str, Any] | None:
-        if group in self.engine.reconciler.status:
+    async def deployment(self, group: str) -> dict[str, Any] | None:
+        if group in self.controllers.status:
             return self._row(group)
-        stored = self.engine.store.load_intent(group)
+        stored = await self.backend.load_intent(group)
         return _intent_row(Intent.model_validate(stored["intent"]), (), {}) if stored else None
 
-    def history(self, group: str | None, limit: int) -> list[dict[str, Any]]:
-        return self.engine.store.list_history(group, limit)
+    async def history(self, group: str | None, limit: int) -> list[dict[str, Any]]:
+        return await self.backend.list_history(group, limit)
 
     async def command(self, group: str, command: str, *, source: str) -> dict[str, Any]:
         try:
             cmd = Command(command)
         except ValueError:
             raise CommandRejected(f"unknown command {command!r}") from None
-        stored = self.engine.store.load_intent(group)
+        try:
+            stored = await self.backend.load_intent(group)
+        except StoreError as exc:
+            raise CommandRejected(f"the state store is failing ({exc}); try again") from None
         if stored is None:
             raise UnknownGroup(group)
         intent = Intent.model_validate(stored["intent"])
         if (reason := command_refusal(intent, cmd)) is not None:
             raise CommandRejected(reason)
-        self.engine.store.record_command(group, cmd.value, source=source, now_s=time.time())
-        self.engine.reconciler.queue_command(group, cmd)
-        self.engine.mark({group}, trigger=f"command.{cmd.value}")
+        await self.backend.record_command(group, cmd.value, source=source)
+        self.controllers.queue_command(group, cmd)
+        self.mark({group}, f"command.{cmd.value}")
         return {"group": group, "command": cmd.value, "accepted": True,
                 "deployment_id": intent.deployment_id, "phase": intent.phase.value}
 
     def _row(self, group: str) -> dict[str, Any]:
-        st = self.engine.reconciler.status[group]
+        st = self.controllers.status[group]
         row = _intent_row(st.intent, st.blockers, st.counts)
-        drains = self.engine.drains.observations()
+        row["pool"] = self.controllers.pool_status(group)
+        drains = self.drain_observations()
         row["draining"] = [  # each draining BLUE task's pending operations (None = unknown now)
             {"task": tid, "pending": drains[tid].pending if tid in drains else None,
              "drained": drains[tid].drained if tid in drains else False}

@@ -1,9 +1,11 @@
-"""The Engine: composes adapters, cache, work queue and reconciler into one running reactor.
+"""The Engine: the composition root of one running reactor.
 
-Owns the wiring and the long-running coroutines (`watch_marathon`, the work queue, lease
-renewal, the safety resync, the API server) inside one TaskGroup, and the routing of inputs:
-Marathon events and drain events only mark groups dirty; a resync marks every group dirty.
-It decides nothing about deployments itself — that is the planner's job, via the reconciler.
+Owns the wiring (adapters, coordination/state backend, cache, work queue, group controllers,
+each given its `Deps` explicitly) and the long-running coroutines (`watch_marathon`, the work
+queue, lease upkeep, the safety resync, the API server) inside one TaskGroup, and the routing of
+inputs: Marathon events and drain events only mark groups dirty; a resync marks every group
+dirty. It decides nothing about deployments itself (the planner does, via the controllers), and
+no module of the engine package imports it.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import asyncio
 import contextlib
 import os
 import socket
-import time
 import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Coroutine
@@ -28,22 +29,32 @@ from reactor.adapters.lb import build_load_balancer
 from reactor.adapters.marathon.configured import client_from_settings
 from reactor.adapters.marathon.errors import MarathonError, NotFound
 from reactor.adapters.marathon.watcher import EventWatcher
-from reactor.adapters.store.sqlite import StateStore
+from reactor.adapters.store.errors import StoreError
+from reactor.adapters.store.factory import build_backend
 from reactor.core import events as ev
+from reactor.core.allowlist import group_refusal
 from reactor.core.deploy_events import DeployEvent
 from reactor.core.models import Snapshot
 from reactor.core.registry import DEFAULT, Registry
 from reactor.core.view import ClusterView
+from reactor.engine.api import api_server
 from reactor.engine.bus import EventBus
+from reactor.engine.control import EngineControl
+from reactor.engine.controllers import Controllers
+from reactor.engine.deps import Clock, Deps
 from reactor.engine.hooks import HookDispatcher
+from reactor.engine.housekeeping import prune_forever
+from reactor.engine.lbguard import GuardedLoadBalancer
 from reactor.engine.metrics import Metrics
-from reactor.engine.reconciler import Reconciler
 from reactor.engine.workqueue import WorkQueue
 from reactor.settings import Settings, secret_value
 
 log = structlog.get_logger(__name__)
 
 REFRESH_ATTEMPTS = 5
+FAILED_DEPLOYMENT_TTL_S = 3600.0
+MAX_FAILED_DEPLOYMENTS = 1000
+MAX_TRACKED_APPS = 10_000
 
 # Server-side filter: the events the view folds in (reference §2), plus the liveness marker.
 EVENT_TYPES = (
@@ -61,11 +72,13 @@ def _owner_id() -> str:
 
 
 class Engine:
-    """One reactor. `only_groups` limits it to those groups (the in-process `deploy`)."""
+    """One reactor: the composition root. `only_groups` limits it to those groups (the in-process
+    `deploy`). Public attributes are what the CLI, the demo and tests may read; nothing inside
+    the engine package reads into this object."""
 
     def __init__(self, settings: Settings, *, registry: Registry | None = None,
                  only_groups: set[str] | None = None, serve_api: bool = True,
-                 api_optional: bool = False, takeover: bool = True) -> None:
+                 api_optional: bool = False, takeover: bool = True, clock: Clock | None = None) -> None:
         self.settings = settings
         self.owner = _owner_id()
         self.only_groups = only_groups
@@ -75,19 +88,29 @@ class Engine:
         # raw reaction samples (trigger, seconds) for benchmarks and the demo; the metric has buckets
         self.reactions: deque[tuple[str, float]] = deque(maxlen=100_000)
         self.registry = registry or DEFAULT
+        self.clock = clock or Clock()
         self.view = ClusterView()
         self.metrics = Metrics()
         self.bus = EventBus()
         self.ready = asyncio.Event()
-        self.synced_once = False
         self.takeover = takeover
         self._stack = AsyncExitStack()
         self._stopping = asyncio.Event()
         self._failed_deployments: dict[str, float] = {}  # Marathon deployment id -> when seen
         self.api_port: int | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._refused_groups: set[str] = set()  # [deploy] allowed_groups refusals already logged
         self._refreshing = False
         self._app_events: dict[str, int] = {}  # events seen per app id (stale-read detection)
+
+    @property
+    def synced_once(self) -> bool:
+        return self.controllers.synced
+
+    @property
+    def reconciler(self) -> Controllers:
+        """The group controllers (old name kept for callers of round 1)."""
+        return self.controllers
 
     # ---- lifecycle -----------------------------------------------------------------------------
     async def __aenter__(self) -> Engine:
@@ -104,26 +127,40 @@ class Engine:
         self.client = await st.enter_async_context(client_from_settings(
             s.marathon, on_request=self._count_request,
             on_auth_failure=self.metrics.count_marathon_auth_failure))
-        self.lb = await st.enter_async_context(build_load_balancer(
+        self.lb = await st.enter_async_context(GuardedLoadBalancer(build_load_balancer(
             s.lb.driver.value, haproxy_socket=s.lb.haproxy.socket,
             haproxy_timeout_s=s.lb.haproxy.timeout_s, command_argv=list(s.lb.command.argv),
-            command_timeout_s=s.lb.command.timeout_s))
+            command_timeout_s=s.lb.command.timeout_s,
+            command_env_passthrough=list(s.lb.command.env_passthrough)), s.lb.allowed_backends))
         self.drains = await st.enter_async_context(DrainWatcher(self._on_drain_event, session=None))
-        self.store = StateStore(s.state.path, owner=self.owner)
-        self.store.open()
-        st.callback(self.store.close)
+        c = s.coordination
+        self.backend = await st.enter_async_context(build_backend(
+            c.backend.value, owner=self.owner, state_path=s.state.path, lease_ttl_s=s.state.lease_ttl_s,
+            zk_hosts=c.hosts, zk_root=c.root, session_timeout_s=c.session_timeout_s))
         self.hooks = await st.enter_async_context(HookDispatcher(
             self.registry, list(s.hooks.webhooks), list(s.hooks.commands),
-            claim=self._claim_delivery, metrics=self.metrics, session=session,
+            claim=self.backend.claim_delivery, metrics=self.metrics, session=session,
             gate_timeout_s=s.hooks.gate_timeout_s))
-        self.reconciler = Reconciler(self)
-        self.queue = WorkQueue(self.reconciler.reconcile, max_workers=32)
+        self.controllers = Controllers(self._deps())
+        self.backend.on_lost(self.controllers.lost)
+        self.queue = WorkQueue(self.controllers.reconcile, max_workers=32)
         self.watcher = EventWatcher(
             self.client, on_event=self._on_marathon_event, on_resync=self._on_resync,
             event_types=EVENT_TYPES, idle_timeout_s=s.marathon.event_idle_timeout_s,
             on_reconnect=self.metrics.count_stream_reconnect, on_malformed=self._on_malformed)
         self.metrics.watch_stream(lambda: self.watcher.live)
         return self
+
+    def _deps(self) -> Deps:
+        return Deps(
+            settings=self.settings, view=self.view, backend=self.backend, marathon=self.client,
+            lb=self.lb, drains=self.drains, clock=self.clock, metrics=self.metrics,
+            publish=self.publish, gate=self.hooks.gate if self.hooks.has_gates() else None,
+            spawn=lambda coro, name: self.spawn(coro, name=name),
+            mark=lambda groups, trigger: self.mark(groups, trigger=trigger),
+            failed_deployments=self.failed_deployment_ids, on_reaction=self._on_reaction,
+            takeover=self.takeover,
+            only_groups=frozenset(self.only_groups) if self.only_groups is not None else None)
 
     async def __aexit__(self, *exc: object) -> None:
         await self._stack.aclose()
@@ -134,9 +171,12 @@ class Engine:
             tasks = [
                 tg.create_task(self.watcher.watch_marathon(), name="watch_marathon"),
                 tg.create_task(self.queue.run(), name="reconcile_forever"),
-                tg.create_task(self._renew_leases_forever(), name="renew_leases"),
+                tg.create_task(self._keep_leases_forever(), name="renew_leases"),
                 tg.create_task(self._safety_resync_forever(), name="safety_resync"),
             ]
+            if self.only_groups is None:  # the daemon keeps the store bounded (not a CLI run)
+                tasks.append(tg.create_task(
+                    prune_forever(self.backend, self.settings, self.clock.mono), name="prune"))
             if self.serve_api:
                 tasks.append(tg.create_task(self._serve_api(), name="serve_api"))
             await self._stopping.wait()
@@ -148,13 +188,17 @@ class Engine:
     def stop(self) -> None:
         self._stopping.set()
 
-    async def _serve_api(self) -> None:
-        from reactor.engine.api import api_server
-        from reactor.engine.control import EngineControl
+    def control(self) -> EngineControl:
+        return EngineControl(
+            controllers=self.controllers, backend=self.backend,
+            mark=lambda groups, trigger: self.mark(groups, trigger=trigger),
+            is_synced=lambda: self.controllers.synced, watcher_ok=lambda: self.watcher.live,
+            auth_error=lambda: self.client.auth_error, drain_observations=self.drains.observations)
 
+    async def _serve_api(self) -> None:
         token = secret_value(self.settings.api.token, self.settings.api.token_file)
-        try:  # api_server: [api] as configured (TLS, subscriber limit)
-            async with api_server(EngineControl(self), self.bus, self.metrics, self.settings.api,
+        try:
+            async with api_server(self.control(), self.bus, self.metrics, self.settings.api,
                                   token=token) as server:
                 self.api_port = server.port
                 log.info("api listening", listen=self.settings.api.listen, port=server.port)
@@ -167,10 +211,17 @@ class Engine:
 
     # ---- inputs: everything only marks groups dirty -----------------------------------------------
     def wants(self, group: str) -> bool:
-        return self.only_groups is None or group in self.only_groups
+        if self.only_groups is not None and group not in self.only_groups:
+            return False
+        if (reason := group_refusal(group, self.settings.deploy.allowed_groups)) is not None:
+            if group not in self._refused_groups:  # once per group: labels are anyone's to set
+                self._refused_groups.add(group)
+                log.warning("group ignored", reason=reason)
+            return False
+        return True
 
     def mark(self, groups: set[str] | list[str], trigger: str) -> None:
-        now = time.monotonic()
+        now = self.clock.mono()
         for group in groups:
             if self.wants(group):
                 self.queue.add(group, trigger=trigger, at=now)
@@ -179,8 +230,10 @@ class Engine:
         etype = getattr(event, "event_type", type(event).__name__)
         self.metrics.count_marathon_event(etype)
         if isinstance(event, ev.DeploymentFailed):
-            self._failed_deployments[event.id] = time.monotonic()
+            self._remember_failed(event.id)
         if (app_id := getattr(event, "app_id", None) or getattr(event, "run_spec_id", None)) is not None:
+            if len(self._app_events) >= MAX_TRACKED_APPS and app_id not in self._app_events:
+                self._app_events.clear()  # bounded; a refresh in flight then simply reads again
             self._app_events[app_id] = self._app_events.get(app_id, 0) + 1
         self.mark(self.view.apply(event), trigger=etype)
         if self.view.needs_refresh and not self._refreshing:
@@ -197,21 +250,47 @@ class Engine:
         finally:
             self._refreshing = False
 
+    def _remember_failed(self, deployment_id: str) -> None:
+        """Failed Marathon deployments matter while a round may still ask about them: keep them
+        FAILED_DEPLOYMENT_TTL_S, at most MAX_FAILED_DEPLOYMENTS (bounded for months of uptime)."""
+        now = self.clock.mono()
+        self._failed_deployments[deployment_id] = now
+        stale = [d for d, t in self._failed_deployments.items() if now - t > FAILED_DEPLOYMENT_TTL_S]
+        for d in stale:
+            del self._failed_deployments[d]
+        while len(self._failed_deployments) > MAX_FAILED_DEPLOYMENTS:
+            del self._failed_deployments[next(iter(self._failed_deployments))]
+
     def _on_resync(self, snapshot: Snapshot) -> None:
+        self._app_events.clear()  # counts only matter between a refresh's read and its check
         dirty = self.view.replace(snapshot) | set(self.view.groups())
-        dirty |= set(self.store.active_intents())
-        self.synced_once = True
+        self.controllers.synced = True
         self.ready.set()
         self.mark(dirty, trigger="resync")
+        self.spawn(self._mark_active_intents(), name="mark_active_intents")
+
+    async def _mark_active_intents(self) -> None:
+        """Groups with an unfinished intent but no app left (e.g. GREEN deleted): look at them."""
+        try:
+            active = await self.backend.active_intents()
+        except StoreError as exc:
+            self.metrics.count_store_error()
+            log.warning("state store failed while listing deployments", error=str(exc))
+            return
+        self.mark(set(active), trigger="resync")
 
     def _on_malformed(self, exc: Exception) -> None:
         self.metrics.count_marathon_event("malformed")
         log.warning("malformed marathon event", error=str(exc))
 
     def _on_drain_event(self, event: DrainEvent) -> None:
-        group = self.reconciler.group_of_drained_task(event.task_id)
+        group = self.controllers.group_of_drained_task(event.task_id)
         if group is not None:
             self.mark({group}, trigger=f"drain.{event.kind.value}")
+
+    def _on_reaction(self, trigger: str, seconds: float) -> None:
+        self.metrics.observe_reaction(trigger, seconds)
+        self.reactions.append((trigger, seconds))
 
     async def _refresh_app(self, app_id: str, trigger: str) -> None:
         """Re-read one app; a read that an event for the app overtook is stale and read again
@@ -253,16 +332,10 @@ class Engine:
     def failed_deployment_ids(self) -> frozenset[str]:
         return frozenset(self._failed_deployments)
 
-    def _claim_delivery(self, event_id: str, hook: str) -> bool:
-        return self.store.claim_delivery(event_id, hook, now_s=time.time())
-
     # ---- background duties ---------------------------------------------------------------------------
-    async def _renew_leases_forever(self) -> None:
-        ttl = self.settings.state.lease_ttl_s
-        while True:
-            await asyncio.sleep(ttl / 3)
-            held = self.store.renew_leases(ttl_s=ttl, now_s=time.time())
-            self.reconciler.leases_renewed(set(held))
+    async def _keep_leases_forever(self) -> None:
+        """The backend renews held leases (and fences on its own when it cannot)."""
+        await self.backend.run()
 
     async def _safety_resync_forever(self) -> None:
         interval = self.settings.marathon.resync_interval_s
@@ -272,9 +345,9 @@ class Engine:
                 self._on_resync(await self.client.snapshot())
 
     async def _release_all(self) -> None:
-        for group in self.reconciler.held_groups():
+        for group in self.backend.acting_for():
             with contextlib.suppress(Exception):
-                self.store.release_lease(group)
+                await self.backend.release(group)
 
 
 def install_signal_handlers(engine: Engine, loop: asyncio.AbstractEventLoop,

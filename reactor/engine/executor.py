@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 import structlog
 
@@ -18,10 +17,8 @@ from reactor.adapters.drain.models import DrainSpec
 from reactor.adapters.lb.errors import LbError
 from reactor.adapters.marathon.errors import AppLocked, MarathonError, NotFound
 from reactor.core import actions as A
+from reactor.engine.deps import Deps
 from reactor.settings import DrainSource
-
-if TYPE_CHECKING:
-    from reactor.engine.engine import Engine
 
 log = structlog.get_logger(__name__)
 
@@ -51,12 +48,18 @@ class GroupTarget:
 
 
 class Executor:
-    def __init__(self, engine: Engine, on_gate: Callable[[str, A.RequestGate], None]) -> None:
-        self.engine = engine
+    """Sends one decision's actions; `may_act` (fencing) is asked right before the batch."""
+
+    def __init__(self, deps: Deps, on_gate: Callable[[str, A.RequestGate], None]) -> None:
+        self.deps = deps
         self.on_gate = on_gate
 
     async def execute(self, target: GroupTarget, actions: tuple[A.Action, ...]) -> Outcome:
         out = Outcome()
+        if actions and not self.deps.backend.may_act(target.group):
+            log.warning("lease not certainly ours: nothing sent", group=target.group)
+            out.failed, out.error = actions[0], "fenced: the group's lease is not certainly ours"
+            return out
         for action in actions:
             bound = log.bind(group=target.group, action=action.kind, **_ids(action))
             if isinstance(action, WRITE_ACTIONS) and out.first_write_at is None:
@@ -71,7 +74,7 @@ class Executor:
             except (MarathonError, LbError, OSError, ValueError) as exc:
                 bound.warning("action failed; the next reconcile retries", error=str(exc))
                 if isinstance(exc, LbError):
-                    self.engine.metrics.count_lb_error(action.kind, type(exc).__name__)
+                    self.deps.metrics.count_lb_error(action.kind, type(exc).__name__)
                 out.failed, out.error = action, str(exc)
                 break
             if dep:
@@ -82,21 +85,21 @@ class Executor:
         return out
 
     async def _one(self, target: GroupTarget, action: A.Action) -> str | None:
-        e = self.engine
+        e = self.deps
         match action:
             case A.ScaleApp(app_id=app_id, instances=n):
-                ref = await e.client.scale_app(app_id, n)
+                ref = await e.marathon.scale_app(app_id, n)
                 e.view.note_scaled(app_id, n)
                 return ref.deployment_id
             case A.KillAndScale(task_ids=ids, forced=forced):
                 if forced:
                     e.metrics.count_forced_kill(len(ids))
-                ref = await e.client.kill_and_scale(list(ids))
+                ref = await e.marathon.kill_and_scale(list(ids))
                 e.view.note_killed(ids)
                 return ref.deployment_id
             case A.DeleteApp(app_id=app_id, force=force):
                 try:  # force: a hung GREEN scale (never healthy) must not lock the delete forever
-                    return (await e.client.delete_app(app_id, force=force)).deployment_id
+                    return (await e.marathon.delete_app(app_id, force=force)).deployment_id
                 except NotFound:
                     return None
             case A.LbAdd(task_id=tid, host=host, port=port):
@@ -121,10 +124,10 @@ class Executor:
         return None
 
     def _watch(self, target: GroupTarget, task_id: str, host: str, port: int | None) -> None:
-        d = self.engine.settings.drain
+        d = self.deps.settings.drain
         if port is None:
             raise ValueError(f"task {task_id} has no port at drain port index {d.port_index}")
-        self.engine.drains.watch(task_id, DrainSpec(
+        self.deps.drains.watch(task_id, DrainSpec(
             host=host, port=port, source=DrainSource(d.source.value), path=target.drain_path,
             metric=target.drain_metric, interval_s=d.interval_s,
             request_timeout_s=d.request_timeout_s, timeout_s=target.drain_timeout_s))

@@ -28,6 +28,7 @@ Gates are asked every time the engine asks (a gate decision is never cached).
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -47,7 +48,7 @@ from reactor.settings import CommandHookSettings, WebhookSettings
 
 log = structlog.get_logger(__name__)
 
-Claim = Callable[[str, str], bool]
+Claim = Callable[[str, str], bool | Awaitable[bool]]
 _EVENT_NAMES = frozenset(e.value for e in DeployEventName)
 _GATE_NAMES = frozenset(e.value for e in GATE_EVENTS)
 _SEEN_MAX = 10_000
@@ -229,6 +230,10 @@ class HookDispatcher:
                 continue
             hook.queue.put_nowait(event)
 
+    def has_gates(self) -> bool:
+        """Whether any gate hook is registered (none: the engine skips the gate round)."""
+        return any(h.gate for h in self.hooks)
+
     async def gate(self, event: DeployEvent) -> GateAnswer:
         return (await self.gate_verdict(event)).answer
 
@@ -280,7 +285,7 @@ class HookDispatcher:
 
     async def _deliver(self, hook: _Hook, event: DeployEvent) -> None:
         key = (event.id, hook.name)
-        if key in self._seen or not self._claimed(hook, event):
+        if key in self._seen or not await self._claimed(hook, event):
             self._count(hook.name, "duplicate")
             return
         try:
@@ -297,7 +302,7 @@ class HookDispatcher:
         self._remember(key)
         self._count(hook.name, "ok")
 
-    def _claimed(self, hook: _Hook, event: DeployEvent) -> bool:
+    async def _claimed(self, hook: _Hook, event: DeployEvent) -> bool:
         """At-most-once hooks: record the delivery *before* making it."""
         if hook.at_least_once:
             return True
@@ -305,7 +310,8 @@ class HookDispatcher:
         if self._claim is None:
             return True
         try:
-            return bool(self._claim(event.id, hook.name))
+            claimed = self._claim(event.id, hook.name)
+            return bool(await claimed if inspect.isawaitable(claimed) else claimed)
         except Exception as exc:  # cannot record it: skipping keeps the at-most-once promise
             log.error("hooks.claim_failed", hook=hook.name, event_id=event.id, error=str(exc))
             return False

@@ -59,6 +59,15 @@ class Metrics:
             "bluegreen_forced_kills_total", "Tasks killed with work in flight (on_timeout = force).",
             registry=r)
         self._add_operational_metrics(r)
+        self.pool_changes = Counter(
+            "bluegreen_pool_changes_total", "LB pool changes made while a group is at rest, by kind.",
+            ["kind"], registry=r)
+        self.fail_open = Counter(
+            "bluegreen_pool_fail_open_total",
+            "Rounds where unhealthy tasks were kept in a pool because no healthy task was left.",
+            ["group"], registry=r)
+        self.lb_restarts = Counter(
+            "bluegreen_lb_restarts_total", "Load balancer restarts or reloads detected.", registry=r)
         self._phases: dict[str, str] = {}
         self._phase_lock = threading.Lock()
 
@@ -92,7 +101,7 @@ class Metrics:
     def count_lb_error(self, operation: str, error: str) -> None:
         self.lb_errors.labels(operation=str(operation), error=str(error)).inc()
 
-    def count_store_error(self, operation: str) -> None:
+    def count_store_error(self, operation: str = "unknown") -> None:
         self.store_errors.labels(operation=str(operation)).inc()
 
     def count_marathon_auth_failure(self, _reason: str = "") -> None:
@@ -145,6 +154,15 @@ class Metrics:
 
     def count_forced_kill(self, n: int = 1) -> None:
         self.forced_kills.inc(n)
+
+    def count_pool_change(self, kind: str, n: int = 1) -> None:
+        self.pool_changes.labels(kind=kind).inc(n)
+
+    def count_fail_open(self, group: str) -> None:
+        self.fail_open.labels(group=group).inc()
+
+    def count_lb_restart(self) -> None:
+        self.lb_restarts.inc()
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric (content type: `CONTENT_TYPE`)."""

@@ -33,13 +33,20 @@ class FakeControl:
     def is_ready(self) -> bool:
         return self.ready
 
-    def deployments(self) -> list[dict[str, Any]]:
+    def not_ready_reason(self) -> str | None:
+        return None if self.ready else "not synced yet"
+
+    def replica(self) -> dict[str, Any]:
+        return {"id": "host:1:abcd", "coordination": "sqlite", "acting_for": sorted(self.rows),
+                "store_ok": True}
+
+    async def deployments(self) -> list[dict[str, Any]]:
         return list(self.rows.values())
 
-    def deployment(self, group: str) -> dict[str, Any] | None:
+    async def deployment(self, group: str) -> dict[str, Any] | None:
         return self.rows.get(group)
 
-    def history(self, group: str | None, limit: int) -> list[dict[str, Any]]:
+    async def history(self, group: str | None, limit: int) -> list[dict[str, Any]]:
         return [h for h in self.past if group is None or h["group"] == group][:limit]
 
     async def command(self, group: str, command: str, *, source: str) -> dict[str, Any]:
@@ -110,9 +117,11 @@ async def post(api: Api, path: str, token: str | None = TOKEN) -> tuple[int, Any
 
 async def test_health_and_readiness(api: Api) -> None:
     assert await get(api, "/healthz") == (200, {"status": "ok"})
-    assert await get(api, "/readyz") == (503, {"ready": False})
+    assert await get(api, "/readyz") == (503, {"ready": False, "reason": "not synced yet"})
     api.control.ready = True
     assert await get(api, "/readyz") == (200, {"ready": True})
+    assert await get(api, "/v1/replica") == (200, {"id": "host:1:abcd", "coordination": "sqlite",
+                                                   "acting_for": ["prod/api", "web"], "store_ok": True})
 
 
 async def test_deployments_list_and_one(api: Api) -> None:

@@ -98,12 +98,12 @@ async def run(groups: int, instances: int, workdir: Path) -> dict[str, Any]:
                     assert r.status == 201, await r.text()
 
             async def all_done() -> bool:
-                return len(engine.store.list_history(limit=10_000)) >= groups
+                return len(await engine.backend.list_history(limit=10_000)) >= groups
             await wait(all_done, 300, "all groups finished")
             wall = time.monotonic() - t0
             cpu1 = resource.getrusage(resource.RUSAGE_SELF)
             outcomes: dict[str, int] = defaultdict(int)
-            for rec in engine.store.list_history(limit=10_000):
+            for rec in await engine.backend.list_history(limit=10_000):
                 outcomes[rec["outcome"]] += 1
             engine.stop()
             await runner

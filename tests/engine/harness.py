@@ -194,7 +194,7 @@ class RunningEngine:
             st = self.engine.reconciler.status.get(group)
             raise AssertionError(f"deployment of {group} not finished after {timeout_s}s: "
                                  f"{st.intent.phase if st else None} {st.blockers if st else None}")
-        history = self.engine.store.list_history(group)
+        history = await self.engine.backend.list_history(group)
         assert history, "finished without a history record"
         return history[0]
 

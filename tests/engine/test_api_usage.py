@@ -3,8 +3,7 @@
 A deployment of N instances in batches of b costs exactly: one snapshot (GET /v2/apps +
 GET /v2/deployments) per event-stream connection, the stream itself, ceil(N/b) GREEN scale-ups,
 one kill-and-scale per drained BLUE batch (between ceil(N/b) and N), one DELETE of BLUE, and with
-`bluegreen deploy` one list of apps and one create (a daemon that did not create GREEN reads its
-definition once, for the history). Nothing is read while waiting.
+`bluegreen deploy` one list of apps and one create. Nothing is read while waiting.
 """
 
 from __future__ import annotations
@@ -18,7 +17,6 @@ from typing import Any
 import pytest
 
 from reactor.cli.deploy_flow import DeployFlow
-from reactor.engine.control import EngineControl
 from tests.engine.harness import (
     BLUE_ID,
     Rest,
@@ -67,7 +65,7 @@ async def test_deploy_costs_exactly_its_writes_and_reads_nothing_while_waiting(
                         st = await wait_until(lambda: _held(engine), what="held at promotion")
                         assert st
                         windows.append((at_scale, await rest.stats()))
-                        await EngineControl(engine).command("web", "promote", source="test")
+                        await engine.control().command("web", "promote", source="test")
 
         watcher = asyncio.create_task(watch())
         code = await flow.drive()
@@ -114,7 +112,7 @@ async def test_daemon_deployment_requests_and_one_snapshot_per_stream_connection
                 await wait_until(_count_is(rest, key, held.get(key, 0) + 1),
                                  what=f"the engine reconnecting: {key}")
             reconnected = await rest.stats()
-            await EngineControl(run.engine).command("web", "promote", source="test")
+            await run.engine.control().command("web", "promote", source="test")
             record = await run.wait_finished()
         after = await rest.stats()
     assert record["outcome"] == "completed"
@@ -127,7 +125,7 @@ async def test_daemon_deployment_requests_and_one_snapshot_per_stream_connection
         "GET /v2/apps": 2,  # one snapshot per stream connection (2 connections)
         "GET /v2/deployments": 2, "GET /v2/events": 2,
         "POST /v2/apps": 1,  # the test creates GREEN
-        "GET /v2/apps/{id}": 1,  # GREEN's definition, read once for the history (`undo`)
+        "GET /v2/apps/{id}": 1,  # GREEN's definition, read once on adoption (history keeps it: undo)
         "PUT /v2/apps/{id}": math.ceil(n / b), "POST /v2/tasks/delete": kills, "DELETE /v2/apps/{id}": 1,
     }, used
 

@@ -35,7 +35,7 @@ async def test_recreated_id_of_last_deployment_starts_a_new_one(tmp_path: Path) 
             await rest.create(app_def(BLUE_ID, 0, labels))
 
             async def second_done() -> bool:
-                history = run.engine.store.list_history(GROUP)
+                history = await run.engine.backend.list_history(GROUP)
                 return len(history) == 2 and history[0]["outcome"] == "completed"
 
             await wait_until(second_done, timeout_s=30, what="second deployment completed")

@@ -11,7 +11,6 @@ from pathlib import Path
 
 from reactor.adapters.store.sqlite import StateStore
 from reactor.core.registry import Registry
-from reactor.engine.control import EngineControl
 from tests.engine.harness import (
     BLUE_ID,
     GREEN_ID,
@@ -171,7 +170,7 @@ async def _drain_timeout_run(tmp_path: Path, policy: str) -> tuple[RunningEngine
                 assert "5 pending" in st.intent.paused_reason
                 apps = await rest.apps()
                 assert apps[BLUE_ID]["instances"] == 3, "a busy BLUE task was killed"
-                await EngineControl(run.engine).command("web", "rollback", source="test")
+                await run.engine.control().command("web", "rollback", source="test")
             record = await run.wait_finished()
             if record["outcome"] == "rolled_back":
                 await assert_rolled_back(rest, 3, record)
@@ -206,7 +205,8 @@ async def test_drain_timeout_force_kills_and_counts(tmp_path: Path) -> None:
     assert {t for e in killed for t in e.tasks} == blue_tasks
     assert all("forced after drain timeout" in (e.reason or "") for e in killed)
     assert "blue.drained" not in run.event_names()
-    assert run.engine.metrics is not None
+    exposition = run.engine.metrics.render().decode()
+    assert "bluegreen_forced_kills_total 3.0" in exposition.splitlines(), exposition
 
 
 async def _held_at_promotion(rest, run: RunningEngine) -> None:
@@ -228,7 +228,7 @@ async def test_promotion_held_until_promote(tmp_path: Path) -> None:
             await wait_until(lambda: run.engine.queue is not None, what="queue")
             assert (await rest.apps())[BLUE_ID]["instances"] == 3
             assert not {"traffic.shifted", "blue.draining"} & set(run.event_names())
-            reply = await EngineControl(run.engine).command("web", "promote", source="test")
+            reply = await run.engine.control().command("web", "promote", source="test")
             assert reply["accepted"]
             record = await run.wait_finished()
     assert record["outcome"] == "completed"
@@ -244,7 +244,7 @@ async def test_abort_then_resume_continues(tmp_path: Path) -> None:
         async with running_engine(settings) as run:
             await rest.create(green_def(3))
             await _held_at_promotion(rest, run)
-            control = EngineControl(run.engine)
+            control = run.engine.control()
             await control.command("web", "abort", source="test")
             st = await run.wait_phase("paused")
             assert st.intent.paused_reason == "aborted by operator"
@@ -270,7 +270,7 @@ async def test_foreign_scale_of_blue_pauses_with_reason(tmp_path: Path) -> None:
             assert st.intent.paused_reason is not None
             assert f"BLUE app {BLUE_ID} was scaled to 5 by someone else" in st.intent.paused_reason
             # the operator accepts it and rolls back: BLUE keeps its original 3 restored + extras
-            await EngineControl(run.engine).command("web", "rollback", source="test")
+            await run.engine.control().command("web", "rollback", source="test")
             record = await run.wait_finished()
     assert record["outcome"] == "rolled_back"
     assert_order(run.event_names(), "green.healthy", "deployment.paused", "rollback.started",
@@ -289,7 +289,7 @@ async def test_foreign_scale_of_green_pauses_with_reason(tmp_path: Path) -> None
             st = await run.wait_phase("paused")
             assert f"GREEN app {GREEN_ID} was scaled to 3 by someone else" in (st.intent.paused_reason or "")
             assert (await rest.apps())[BLUE_ID]["instances"] == 3
-            await EngineControl(run.engine).command("web", "rollback", source="test")
+            await run.engine.control().command("web", "rollback", source="test")
             record = await run.wait_finished()
             await assert_rolled_back(rest, 3, record)
 

@@ -6,7 +6,7 @@
 const TOKEN_KEY = "bluegreen-api-token";
 const MAX_SAMPLES = 900;
 const MAX_EVENTS = 200;
-const state = { rows: [], samples: {}, selected: null, eventsSeen: 0 };
+const state = { rows: [], samples: {}, selected: null, eventsSeen: 0, lastEventId: "" };
 
 function token() { return sessionStorage.getItem(TOKEN_KEY) || ""; }
 function headers() { const t = token(); return t ? { Authorization: "Bearer " + t } : {}; }
@@ -149,16 +149,17 @@ function addEvent(ev) {
   list.dataset.count = String(state.eventsSeen);
 }
 let streamAbort = null;
-let lastEventId = null;
 async function stream() {  // fetch (not EventSource): it can send the Authorization header
   const conn = document.getElementById("conn");
   for (;;) {
     restartNow = false;
     streamAbort = new AbortController();
     try {
-      const h = { ...headers(), Accept: "text/event-stream" };
-      if (lastEventId) h["Last-Event-ID"] = lastEventId;  // replay what a reconnect missed
-      const resp = await fetch("/v1/events", { headers: h, signal: streamAbort.signal });
+      // first connection: the buffered recent events (missed while no token was set); later: from the last id
+      const extra = state.lastEventId ? { "Last-Event-ID": state.lastEventId } : {};
+      const url = "/v1/events" + (state.lastEventId ? "" : "?recent=" + MAX_EVENTS);
+      const resp = await fetch(url, { headers: { ...headers(), ...extra, Accept: "text/event-stream" },
+                                      signal: streamAbort.signal });
       if (!resp.ok) throw new Error("HTTP " + resp.status);
       conn.textContent = "live"; conn.className = "conn live";
       const reader = resp.body.getReader(), dec = new TextDecoder();
@@ -170,10 +171,9 @@ async function stream() {  // fetch (not EventSource): it can send the Authoriza
         let i;
         while ((i = buf.indexOf("\n\n")) >= 0) {
           const frame = buf.slice(0, i); buf = buf.slice(i + 2);
-          const lines = frame.split("\n");
-          const id = lines.filter(l => l.startsWith("id:")).map(l => l.slice(3).trim())[0];
-          const data = lines.filter(l => l.startsWith("data:")).map(l => l.slice(5).trim()).join("\n");
-          if (id) lastEventId = id;
+          const idLine = frame.split("\n").find(l => l.startsWith("id:"));
+          if (idLine) state.lastEventId = idLine.slice(3).trim();
+          const data = frame.split("\n").filter(l => l.startsWith("data:")).map(l => l.slice(5).trim()).join("\n");
           if (data) { try { addEvent(JSON.parse(data)); refresh(); } catch (e) { /* not an event */ } }
         }
       }

@@ -1,0 +1,66 @@
+"""The pool of a group at rest: which LB changes make it equal to the serving app's healthy tasks.
+
+Owns the rules of pool ownership between deployments (design.md rules 5 and 6):
+- a running task with passing checks (or of an app without checks) belongs in the pool;
+- a task whose health is unknown (no result yet, e.g. after a Marathon failover) is left as it
+  is: neither added nor taken out;
+- a task reported unhealthy, being killed, or gone leaves the pool (unhealthy: drained, so its
+  in-flight work finishes; gone: removed);
+- fail open: if that would leave no healthy server, the unhealthy but alive ones stay.
+Pure: no I/O, no clock, no logging. The controller executes the actions and reports fail-open.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from reactor.core.actions import Action, LbAdd, LbDrain, LbRemove
+from reactor.core.observed import LbState, Observed, TaskPhase, TaskView
+
+
+@dataclass(frozen=True)
+class PoolPlan:
+    actions: tuple[Action, ...]
+    fail_open: tuple[str, ...]  # unhealthy tasks kept in the pool because no healthy one is left
+    healthy: int  # serving tasks that belong in the pool
+
+
+_OUT = frozenset({LbState.DRAIN, LbState.MAINT})  # administratively out (DOWN: in, check failing)
+
+
+def _healthy(t: TaskView) -> bool:
+    return t.state is TaskPhase.RUNNING and t.healthy is True
+
+
+def converge(observed: Observed, serving: frozenset[str]) -> PoolPlan:
+    """The LB changes that bring the pool of `observed` to the healthy tasks of the `serving`
+    apps. Nothing when the LB is not observed (driver "none" or unavailable)."""
+    pool = observed.lb
+    if pool is None or not observed.lb_available:
+        return PoolPlan((), (), 0)
+    tasks = {t.task_id: t for a in observed.apps for t in a.tasks}
+    wanted = [t for a in observed.apps if a.app_id in serving for t in a.tasks if _healthy(t)]
+    actions: list[Action] = []
+    for t in wanted:
+        server = pool.get(t.task_id)
+        if (server is None or server.state in _OUT) and t.port is not None:
+            actions.append(LbAdd(task_id=t.task_id, host=t.host, port=t.port))
+    bad: list[str] = []
+    for task_id, server in sorted(pool.items()):
+        seen = tasks.get(task_id)
+        if seen is None or seen.state is TaskPhase.TERMINAL:
+            actions.append(LbRemove(task_id=task_id))
+        elif seen.app_id not in serving:
+            if server.state not in _OUT:
+                actions.append(LbDrain(task_id=task_id))
+        elif seen.state is TaskPhase.KILLING or seen.healthy is False:
+            if server.state not in _OUT:
+                bad.append(task_id)
+    kept: tuple[str, ...] = ()
+    if bad and not wanted and not any(
+            s.state not in _OUT and (k := tasks.get(tid)) is not None and _healthy(k)
+            for tid, s in pool.items()):
+        kept = tuple(bad)  # fail open: never empty a pool because of health alone
+    else:
+        actions.extend(LbDrain(task_id=tid) for tid in bad)
+    return PoolPlan(tuple(actions), kept, len(wanted))

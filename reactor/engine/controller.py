@@ -1,0 +1,288 @@
+"""One group's controller: lease → intent → observation → plan → write-ahead → actions → history.
+
+Owns the per-group control loop of design.md (level-triggered, idempotent) and the group's
+in-memory state (cached intent while the lease is ours, queued operator commands and gate
+answers, the last status). Everything it uses arrives in `Deps`; it never reaches back into the
+engine. One clock reading per round. No action is sent unless its intent was saved first
+(write-ahead) and the lease is certainly ours right before the batch (fencing); a store error
+means no action, a retry with backoff, and `/readyz` false until the store answers again.
+Between deployments the same round keeps the pool equal to the serving app's healthy tasks
+(reactor.engine.pool).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from reactor.adapters.store.errors import StoreError
+from reactor.core import actions as A
+from reactor.core.adoption import backend_name, start_or_continue
+from reactor.core.deploy_events import DeployEvent, GateAnswer
+from reactor.core.history import history_record
+from reactor.core.intent import Command, GateState, Intent, Outcome
+from reactor.core.planner import plan
+from reactor.engine.deps import Deps, Reading
+from reactor.engine.executor import Executor, GroupTarget
+from reactor.engine.observe import build_observed, group_apps, policy_for, port_index_for
+from reactor.engine.pool import PoolKeeper
+
+log = structlog.get_logger(__name__)
+
+REPLAN_AFTER_ACTION_S = 0.05
+FAILED_ACTION_RETRY_S = 1.0
+STORE_RETRY_S = (0.5, 1.0, 2.0, 5.0, 10.0)  # backoff after store errors
+LB_ACTIONS = (A.LbAdd, A.LbDrain, A.LbMaint, A.LbRemove)
+
+
+@dataclass
+class GroupStatus:
+    """The last plan's view of a group, for `status`, the API and the progress display."""
+
+    intent: Intent
+    blockers: tuple[str, ...] = ()
+    counts: dict[str, int] = field(default_factory=dict)
+    updated_at: float = 0.0
+
+
+@dataclass
+class _Stored:
+    intent: Intent | None
+    outbox: list[dict[str, Any]]
+
+
+class GroupController:
+    """The controller of one group; its `reconcile` runs on the group's single worker."""
+
+    def __init__(self, group: str, deps: Deps, drain_group: dict[str, str]) -> None:
+        self.group = group
+        self.deps = deps
+        self.status: GroupStatus | None = None
+        self.finished = asyncio.Event()
+        self.executor = Executor(deps, on_gate=self._run_gate)
+        self.pool = PoolKeeper(group, deps)
+        self._drain_group = drain_group  # task id -> group, shared by the engine's drain routing
+        self._cached: _Stored | None = None  # valid only while the lease is ours
+        self._commands: list[Command] = []
+        self._gate_answer: tuple[GateAnswer, str | None] | None = None
+        self._gate_running = False
+        self._store_failures = 0
+        self._definition: dict[str, Any] | None = None  # GREEN's definition read on adoption
+
+    # ---- inputs ----------------------------------------------------------------------------------
+    def queue_command(self, command: Command) -> None:
+        self._commands.append(command)
+
+    def lease_lost(self) -> None:
+        self._cached = None
+
+    # ---- the round -------------------------------------------------------------------------------
+    async def reconcile(self, trigger: tuple[str, float] | None) -> float | None:
+        try:
+            requeue = await self._round(trigger)
+        except StoreError as exc:
+            self._cached = None  # re-read after recovery: what we saved last is the truth
+            self.deps.metrics.count_store_error()
+            delay = STORE_RETRY_S[min(self._store_failures, len(STORE_RETRY_S) - 1)]
+            self._store_failures += 1
+            log.warning("state store failed: nothing sent, retrying", error=str(exc), retry_s=delay)
+            return delay
+        self._store_failures = 0
+        return requeue
+
+    async def _round(self, trigger: tuple[str, float] | None) -> float | None:
+        d = self.deps
+        if not d.backend.may_act(self.group):
+            self._cached = None
+            if not await d.backend.acquire(self.group):
+                return d.settings.state.lease_ttl_s / 2
+        r = d.clock.read()
+        stored = await self._load()
+        apps = group_apps(d.view, self.group)
+        intent = start_or_continue(
+            self.group, apps, stored.intent, may_start=self._may_start(),
+            deployment_id=str(uuid.uuid4()), now=r.wall)
+        if intent is not stored.intent and intent is not None:
+            log.info("deployment taken over", green=intent.green_app, blue=intent.blue_app,
+                     target=intent.target_instances)
+            if intent.green_definition is None:
+                self._read_definition(intent.green_app)
+        if intent is None or intent.finished:
+            requeue = await self.pool.keep(apps, stored.intent, trigger, r)
+            await self._release()
+            return requeue
+        return await self._step(self._fold_inputs(intent, r), trigger, r)
+
+    def _may_start(self) -> bool:
+        d = self.deps
+        return d.takeover or (d.only_groups is not None and self.group in d.only_groups)
+
+    async def _load(self) -> _Stored:
+        if self._cached is None:
+            raw = await self.deps.backend.load_intent(self.group)
+            intent = Intent.model_validate(raw["intent"]) if raw else None
+            self._cached = _Stored(intent, list(raw.get("outbox") or []) if raw else [])
+        if self._cached.outbox:  # events decided before a crash or a failed write: deliver now
+            for event in self._cached.outbox:
+                self.deps.publish(DeployEvent.model_validate(event))
+            self._cached.outbox = []
+        return self._cached
+
+    async def _save(self, intent: Intent, outbox: list[dict[str, Any]]) -> None:
+        await self.deps.backend.save_intent(
+            self.group, {"intent": intent.model_dump(mode="json"), "outbox": outbox},
+            finished=intent.finished)
+        self._cached = _Stored(intent, [])
+
+    def _read_definition(self, green_id: str) -> None:
+        """Read GREEN's definition once (history keeps it, for `undo`); folded into the intent
+        by a later round. Nothing else depends on it: a failed read is a warning."""
+        async def read() -> None:
+            try:
+                self._definition = await self.deps.marathon.app_definition(green_id)
+            except Exception as exc:
+                log.warning("GREEN's definition not read; undo will not offer it", app=green_id,
+                            error=str(exc))
+                return
+            self.deps.mark({self.group}, "definition")
+
+        self.deps.spawn(read(), f"definition:{self.group}")
+
+    def _fold_inputs(self, intent: Intent, r: Reading) -> Intent:
+        if intent.green_definition is None and self._definition is not None:
+            intent = intent.with_green_definition(self._definition)
+        self._definition = None
+        for command in self._commands:
+            intent = intent.with_command(command, r.wall)
+        self._commands = []
+        if self._gate_answer is not None:
+            intent = intent.with_gate_answer(*self._gate_answer)
+            self._gate_answer = None
+        return intent
+
+    async def _step(self, intent: Intent, trigger: tuple[str, float] | None, r: Reading) -> float | None:
+        d = self.deps
+        green = d.view.app(intent.green_app)
+        target = self._target(green)
+        pool, lb_ok = await self.pool.observe(target.backend)
+        observed = build_observed(
+            view=d.view, group=self.group, apps=group_apps(d.view, self.group),
+            port_index=port_index_for(d.settings, green), pool=pool, lb_available=lb_ok,
+            drains=self._drains(), failed=d.failed_deployments(), now=r.wall)
+        policy = policy_for(d.settings, green)
+        decision = plan(observed, intent, policy)
+        actions, new = decision.actions, decision.intent
+        if d.gate is None and any(isinstance(a, A.RequestGate) for a in actions):
+            # no gate is registered: the answer is ALLOW now, and the shift is planned in this round
+            again = plan(observed, new.with_gate_answer(GateAnswer.ALLOW, None), policy)
+            actions, new, decision = (*actions, *again.actions), again.intent, again
+        events = [a.event.model_dump(mode="json") for a in actions if isinstance(a, A.Emit | A.RequestGate)]
+        if new != intent or events or self._cached is None or self._cached.intent != intent:
+            await self._save(new, events)  # write-ahead: nothing is sent for an unsaved intent
+        for a in actions:
+            if isinstance(a, A.WatchDrain):
+                self._drain_group[a.task_id] = self.group
+        out = await self.executor.execute(target, actions)
+        self._after_actions(actions[:out.done], intent, r)
+        saved = new
+        for dep in out.deployment_ids:
+            new = new.with_own_deployment(dep)
+        undelivered = [a.event.model_dump(mode="json") for a in actions[out.done:]
+                       if isinstance(a, A.Emit | A.RequestGate)]
+        if new != saved or undelivered:
+            await self._save(new, undelivered)
+            if self._cached is not None:
+                self._cached.outbox = undelivered
+        if trigger is not None and out.first_write_at is not None:
+            reaction_s = max(0.0, out.first_write_at - trigger[1])
+            d.on_reaction(trigger[0], reaction_s)
+        self._record_status(new, decision.blockers, observed, r)
+        if new.finished and not intent.finished:
+            await self._finish(new, r)
+            return None
+        if out.failed is not None:  # retried by the next reconcile (soon), not by a loop here
+            return min(decision.requeue_after_s or FAILED_ACTION_RETRY_S, FAILED_ACTION_RETRY_S)
+        if any(isinstance(a, LB_ACTIONS) for a in actions[:out.done]):
+            # LB changes raise no event: re-plan right after them (Marathon writes raise events)
+            return min(decision.requeue_after_s or REPLAN_AFTER_ACTION_S, REPLAN_AFTER_ACTION_S)
+        return decision.requeue_after_s
+
+    def _target(self, green: Any) -> GroupTarget:
+        from reactor.core import labels as L
+        s = self.deps.settings
+        o = L.overrides_of(green.labels) if green is not None else L.Overrides()
+        return GroupTarget(group=self.group,
+                           backend=backend_name(s.lb.haproxy.backend, self.group,
+                                                green.labels if green is not None else None),
+                           drain_path=o.drain_path or s.drain.path,
+                           drain_metric=o.drain_metric or s.drain.metric,
+                           drain_timeout_s=o.drain_timeout_s or s.drain.timeout_s)
+
+    def _drains(self) -> dict[str, Any]:
+        return {tid: o for tid, o in self.deps.drains.observations().items()
+                if self._drain_group.get(tid) == self.group}
+
+    def _after_actions(self, done: tuple[A.Action, ...], intent: Intent, r: Reading) -> None:
+        for a in done:
+            if isinstance(a, A.KillAndScale):
+                for tid in a.task_ids:
+                    if (started := intent.draining.get(tid)) is not None:
+                        self.deps.metrics.observe_drain("forced" if a.forced else "drained",
+                                                        (r.wall - started).total_seconds())
+            elif isinstance(a, A.UnwatchDrain):
+                self._drain_group.pop(a.task_id, None)
+
+    # ---- gates, status, endings -----------------------------------------------------------------
+    def _run_gate(self, group: str, action: A.RequestGate) -> None:
+        gate = self.deps.gate
+        if gate is None or self._gate_running:
+            return
+        self._gate_running = True
+
+        async def ask() -> None:
+            try:
+                answer, reason = await gate(action.event), None
+            except Exception as exc:  # a gate's failure is a veto (documented)
+                answer, reason = GateAnswer.VETO, f"gate failed: {exc}"
+            finally:
+                self._gate_running = False
+            self._gate_answer = (answer, reason)
+            self.deps.mark({group}, "gate")
+
+        self.deps.spawn(ask(), f"gate:{group}")
+
+    def _record_status(self, intent: Intent, blockers: tuple[str, ...], observed: Any, r: Reading) -> None:
+        green, blue = observed.app(intent.green_app), observed.app(intent.blue_app)
+        counts = {
+            "target": intent.target_instances,
+            "green_healthy": len(green.healthy_tasks()) if green else 0,
+            "green_instances": green.instances if green else 0,
+            "blue_live": len(blue.live_tasks()) if blue else 0,
+            "blue_killed": len(intent.killed), "forced": intent.forced_kills,
+            # live tasks READY in the LB pool (the watch view's traffic share)
+            "pool_green": sum(observed.in_pool(t.task_id) for t in green.live_tasks()) if green else 0,
+            "pool_blue": sum(observed.in_pool(t.task_id) for t in blue.live_tasks()) if blue else 0,
+        }
+        self.status = GroupStatus(intent, blockers, counts, r.wall.timestamp())
+        self.deps.metrics.set_phase(self.group, intent.phase.value)
+
+    async def _finish(self, intent: Intent, r: Reading) -> None:
+        record = history_record(intent, r.wall)
+        await self.deps.backend.append_history(record)
+        outcome = intent.outcome or Outcome.FAILED
+        self.deps.metrics.count_deployment(outcome.value, record["duration_s"])
+        log.info("deployment finished", outcome=outcome.value, duration_s=round(record["duration_s"], 3))
+        await self._release()
+        self.finished.set()
+
+    async def _release(self) -> None:
+        self._cached = None
+        if self.deps.backend.may_act(self.group):
+            await self.deps.backend.release(self.group)
+
+
+__all__ = ["GateState", "GroupController", "GroupStatus"]
