@@ -65,7 +65,8 @@ async def main(groups: int, n: int) -> None:
     with tempfile.TemporaryDirectory(prefix="bgscale-") as tmp:
         work = Path(tmp)
         writes = Writes()
-        async with start_local_marathon_subprocess(executor="virtual", workdir=work) as lm, \
+        async with start_local_marathon_subprocess(executor="virtual", workdir=work,
+                                                   extra_args=("--lenient",)) as lm, \
                 aiohttp.ClientSession() as http:
             async def create(body: dict[str, Any]) -> None:
                 async with http.post(f"{lm.url}/v2/apps", json=body) as r:
