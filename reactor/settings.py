@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tomllib
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -28,28 +26,8 @@ from pydantic import (
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings.exceptions import SettingsError
 
-from reactor.core.deploy_events import DeployEventName
+from reactor.core.config_rules import env_names, http_url, known_events, log_level
 from reactor.core.listen import is_loopback, parse_listen
-
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-LOG_LEVELS = ("debug", "info", "warning", "error", "critical")
-
-
-def _env_names(names: list[str]) -> list[str]:
-    """`env_passthrough`: variable names only (the values are read when a command runs)."""
-    for name in names:
-        if not _ENV_NAME.match(name):
-            raise ValueError(f"{name!r} is not an environment variable name")
-    return names
-
-
-def _http_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{url!r} is not an http:// or https:// URL")
-    return url
-
-
 
 
 class _Section(BaseModel):
@@ -99,7 +77,7 @@ class MarathonSettings(_Section):
     @field_validator("urls")
     @classmethod
     def _urls_are_http(cls, urls: list[str]) -> list[str]:
-        return [_http_url(u).rstrip("/") for u in urls]
+        return [http_url(u).rstrip("/") for u in urls]
 
 
 class LbDriver(StrEnum):
@@ -119,7 +97,7 @@ class LbCommandSettings(_Section):
     timeout_s: float = Field(10.0, gt=0)
     # the command gets PATH, HOME, LANG and only these variables of the reactor's environment
     env_passthrough: list[str] = Field(default_factory=list)
-    _names = field_validator("env_passthrough")(_env_names)
+    _names = field_validator("env_passthrough")(env_names)
 
 
 class LbSettings(_Section):
@@ -252,19 +230,11 @@ class CoordinationSettings(_Section):
         return value
 
 
-def _known_events(names: list[str]) -> list[str]:
-    known = {e.value for e in DeployEventName}
-    for name in names:
-        if name not in known:
-            raise ValueError(f"unknown event {name!r} (one of {', '.join(sorted(known))})")
-    return names
-
-
 class WebhookSettings(_Section):
     url: str
     events: list[str] = Field(default_factory=list)
-    _url = field_validator("url")(_http_url)
-    _events = field_validator("events")(_known_events)
+    _url = field_validator("url")(http_url)
+    _events = field_validator("events")(known_events)
     secret: SecretStr | None = None
     timeout_s: float = Field(5.0, gt=0)
     retries: int = Field(3, ge=0)
@@ -277,8 +247,8 @@ class CommandHookSettings(_Section):
     events: list[str] = Field(default_factory=list)
     # the command gets PATH, HOME, LANG, BLUEGREEN_EVENT* and only these of the reactor's variables
     env_passthrough: list[str] = Field(default_factory=list)
-    _events = field_validator("events")(_known_events)
-    _names = field_validator("env_passthrough")(_env_names)
+    _events = field_validator("events")(known_events)
+    _names = field_validator("env_passthrough")(env_names)
     timeout_s: float = Field(10.0, gt=0)
     gate: bool = False
     at_least_once: bool = False
@@ -304,9 +274,7 @@ class LogSettings(_Section):
     @field_validator("level")
     @classmethod
     def _known_level(cls, value: str) -> str:
-        if value.lower() not in LOG_LEVELS:
-            raise ValueError(f"unknown log level {value!r} (one of {', '.join(LOG_LEVELS)})")
-        return value.lower()
+        return log_level(value)
 
 
 class Settings(BaseSettings):

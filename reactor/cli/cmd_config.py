@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import Any
 
@@ -17,6 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                            "(exit 2), else 'PATH: ok'.",
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     check.add_argument("path", help="TOML config file")
+    check.add_argument("--json", action="store_true", help='print {"path", "ok", "problems": [...]}')
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,17 +30,27 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         problems = exc.problems
     if problems:
+        if getattr(args, "json", False):
+            out = [{"key": path, "problem": problem_text(msg)} for path, msg in problems]
+            print(json.dumps({"path": args.path, "ok": False, "problems": out}, indent=2))
+            return Exit.BAD_INPUT
         print(f"bluegreen: {args.path}: {len(problems)} problem(s)", file=sys.stderr)
         for path, msg in problems:
             print(f"  {path}: {problem_text(msg)}", file=sys.stderr)
         return Exit.BAD_INPUT
-    print(f"{args.path}: ok")
+    if getattr(args, "json", False):
+        print(json.dumps({"path": args.path, "ok": True, "problems": []}, indent=2))
+    else:
+        print(f"{args.path}: ok")
     return Exit.DONE
 
 
 def _refusals_of_run(settings: object) -> list[tuple[str, str]]:
-    """What `run` would refuse beyond the schema: the LB command, the hook modules, TLS files.
-    (The API port being free is not checked: the daemon being checked may be the one using it.)"""
+    """What `run` would refuse beyond the schema: the LB command, the hook modules, TLS files,
+    the DC/OS service account's key. (The API port being free is not checked: the daemon being
+    checked may be the one using it.)"""
+    from reactor.adapters.marathon.configured import dcos_token_from_settings
+    from reactor.adapters.marathon.dcos_auth import DcosConfigError
     from reactor.engine.api import tls_context
     from reactor.engine.hooks import HookLoadError, load_hook_modules
 
@@ -55,4 +67,10 @@ def _refusals_of_run(settings: object) -> list[tuple[str, str]]:
             tls_context(s.api.tls_cert_file, s.api.tls_key_file)
         except OSError as exc:
             out.append(("api.tls_cert_file", str(exc)))
+    try:
+        dcos_token_from_settings(s.marathon)
+    except DcosConfigError as exc:  # its text names the key; here the key is the path
+        key = "dcos_private_key_file" if "dcos_private_key_file" in str(exc) else "dcos_uid"
+        text = str(exc).removeprefix("marathon: ").replace(f"marathon.{key} ", "")
+        out.append((f"marathon.{key}", text))
     return out

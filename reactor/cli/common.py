@@ -44,7 +44,10 @@ def fail(message: str, code: Exit) -> NoReturn:
 
 
 def report(exc: CliError) -> int:
-    print(f"bluegreen: {exc}", file=sys.stderr)
+    from reactor.logs import redact_text
+
+    # a message may quote a URL with credentials (e.g. Marathon unreachable at http://u:p@h)
+    print(f"bluegreen: {redact_text(str(exc))}", file=sys.stderr)
     return int(exc.code)
 
 

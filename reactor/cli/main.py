@@ -41,7 +41,9 @@ FALLBACK_EXAMPLES = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """Every command's parser; with `only`, only that command's module is imported (the daemon
+    must not load the embedded Marathon or the sample app just to parse its arguments)."""
     parser = argparse.ArgumentParser(
         prog="bluegreen",
         description="Zero-downtime blue-green deployments on Marathon, driven by its event stream.",
@@ -52,11 +54,13 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
+        p.set_defaults(_module=module)
+        if only is not None and name != only:
+            continue
         mod = importlib.import_module(module)
         mod.add_arguments(p, name) if _takes_name(mod) else mod.add_arguments(p)
         if name in FALLBACK_EXAMPLES and "example" not in (p.epilog or "").lower():
             p.epilog = "\n\n".join(filter(None, (p.epilog, FALLBACK_EXAMPLES[name])))
-        p.set_defaults(_module=module)
     return parser
 
 
@@ -66,7 +70,8 @@ def _takes_name(mod: object) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    words = [a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-")]
+    parser = build_parser(only=words[0] if words and words[0] in COMMANDS else None)
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: 2 on bad usage, 0 on --help

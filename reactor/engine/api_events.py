@@ -47,7 +47,8 @@ def sse_frame(event: DeployEvent) -> bytes:
 
 
 async def serve_events(request: web.Request, bus: EventBus, limits: StreamLimits) -> web.StreamResponse:
-    """SSE of deploy events (`?group=` filters); `Last-Event-ID` replays newer buffered events."""
+    """SSE of deploy events (`?group=` filters); `Last-Event-ID` replays newer buffered events,
+    `?recent=N` the last N buffered ones."""
     if len(limits.active) >= limits.max_subscribers:
         limits.refused += 1
         return web.json_response(
@@ -63,18 +64,27 @@ async def serve_events(request: web.Request, bus: EventBus, limits: StreamLimits
         try:
             await resp.prepare(request)
             await _write(resp, b": connected\n\n", limits)
-            last_id = request.headers.get("Last-Event-ID")
-            if last_id:
-                recent = bus.recent(group=group)
-                ids = [e.id for e in recent]
-                for event in recent[ids.index(last_id) + 1:] if last_id in ids else []:
-                    await _write(resp, sse_frame(event), limits)
+            for event in _replay(request, bus, group):
+                await _write(resp, sse_frame(event), limits)
             await _stream(resp, sub, group, limits)
         except (ConnectionResetError, TimeoutError):
             pass  # the client went away, or stopped reading: dropped
         finally:
             limits.active.discard(sub)
     return resp
+
+
+def _replay(request: web.Request, bus: EventBus, group: str | None) -> list[DeployEvent]:
+    """Buffered events the client asks for: those after `Last-Event-ID` (a reconnect), or the
+    last `?recent=N` (a first connection, e.g. the dashboard once its token is pasted)."""
+    recent = bus.recent(group=group)
+    last_id = request.headers.get("Last-Event-ID")
+    if last_id:
+        ids = [e.id for e in recent]
+        return recent[ids.index(last_id) + 1:] if last_id in ids else []
+    raw = request.query.get("recent", "")
+    count = int(raw) if raw.isdigit() else 0
+    return recent[-count:] if count > 0 else []
 
 
 async def _write(resp: web.StreamResponse, data: bytes, limits: StreamLimits) -> None:

@@ -43,10 +43,10 @@ class EngineControl:
             return f"state store failing: {self.backend.problem}"
         if (problem := self.controllers.store_problem()) is not None:
             return f"state store failing: {problem}"
+        if (problem := self.auth_error()) is not None:  # the cause, when the stream is down for it
+            return f"Marathon refuses our credentials: {problem}"
         if not self.watcher_ok():
             return "Marathon event stream not delivering"
-        if (problem := self.auth_error()) is not None:
-            return f"Marathon refuses our credentials: {problem}"
         return None
 
     def replica(self) -> dict[str, Any]:

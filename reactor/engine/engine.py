@@ -37,7 +37,7 @@ from reactor.core.deploy_events import DeployEvent
 from reactor.core.models import Snapshot
 from reactor.core.registry import DEFAULT, Registry
 from reactor.core.view import ClusterView
-from reactor.engine.api import ApiServer, build_api
+from reactor.engine.api import api_server
 from reactor.engine.bus import EventBus
 from reactor.engine.control import EngineControl
 from reactor.engine.controllers import Controllers
@@ -53,6 +53,9 @@ from reactor.settings import Settings, secret_value
 log = structlog.get_logger(__name__)
 
 REFRESH_ATTEMPTS = 5
+FAILED_DEPLOYMENT_TTL_S = 3600.0
+MAX_FAILED_DEPLOYMENTS = 1000
+MAX_TRACKED_APPS = 10_000
 
 # Server-side filter: the events the view folds in (reference §2), plus the liveness marker.
 EVENT_TYPES = (
@@ -128,7 +131,8 @@ class Engine:
         self.lb = await st.enter_async_context(GuardedLoadBalancer(build_load_balancer(
             s.lb.driver.value, haproxy_socket=s.lb.haproxy.socket,
             haproxy_timeout_s=s.lb.haproxy.timeout_s, command_argv=list(s.lb.command.argv),
-            command_timeout_s=s.lb.command.timeout_s), s.lb.allowed_backends))
+            command_timeout_s=s.lb.command.timeout_s,
+            command_env_passthrough=list(s.lb.command.env_passthrough)), s.lb.allowed_backends))
         self.drains = await st.enter_async_context(DrainWatcher(self._on_drain_event, session=None))
         c = s.coordination
         self.backend = await st.enter_async_context(build_backend(
@@ -198,9 +202,9 @@ class Engine:
 
     async def _serve_api(self) -> None:
         token = secret_value(self.settings.api.token, self.settings.api.token_file)
-        app = build_api(self.control(), self.bus, self.metrics, token=token)
         try:
-            async with ApiServer(app, listen=self.settings.api.listen) as server:
+            async with api_server(self.control(), self.bus, self.metrics, self.settings.api,
+                                  token=token) as server:
                 self.api_port = server.port
                 log.info("api listening", listen=self.settings.api.listen, port=server.port)
                 await asyncio.Event().wait()
@@ -231,8 +235,10 @@ class Engine:
         etype = getattr(event, "event_type", type(event).__name__)
         self.metrics.count_marathon_event(etype)
         if isinstance(event, ev.DeploymentFailed):
-            self._failed_deployments[event.id] = self.clock.mono()
+            self._remember_failed(event.id)
         if (app_id := getattr(event, "app_id", None) or getattr(event, "run_spec_id", None)) is not None:
+            if len(self._app_events) >= MAX_TRACKED_APPS and app_id not in self._app_events:
+                self._app_events.clear()  # bounded; a refresh in flight then simply reads again
             self._app_events[app_id] = self._app_events.get(app_id, 0) + 1
         self.mark(self.view.apply(event), trigger=etype)
         if self.view.needs_refresh and not self._refreshing:
@@ -249,7 +255,19 @@ class Engine:
         finally:
             self._refreshing = False
 
+    def _remember_failed(self, deployment_id: str) -> None:
+        """Failed Marathon deployments matter while a round may still ask about them: keep them
+        FAILED_DEPLOYMENT_TTL_S, at most MAX_FAILED_DEPLOYMENTS (bounded for months of uptime)."""
+        now = self.clock.mono()
+        self._failed_deployments[deployment_id] = now
+        stale = [d for d, t in self._failed_deployments.items() if now - t > FAILED_DEPLOYMENT_TTL_S]
+        for d in stale:
+            del self._failed_deployments[d]
+        while len(self._failed_deployments) > MAX_FAILED_DEPLOYMENTS:
+            del self._failed_deployments[next(iter(self._failed_deployments))]
+
     def _on_resync(self, snapshot: Snapshot) -> None:
+        self._app_events.clear()  # counts only matter between a refresh's read and its check
         dirty = self.view.replace(snapshot) | set(self.view.groups())
         self.controllers.synced = True
         self.ready.set()

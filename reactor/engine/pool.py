@@ -47,6 +47,7 @@ class PoolKeeper:
             return await self.deps.lb.observe(backend), True
         except LbError as exc:
             log.warning("load balancer unavailable; LB steps wait", backend=backend, error=str(exc))
+            self.deps.metrics.count_lb_error("observe", type(exc).__name__)
             return {}, False
 
     async def keep(self, apps: Sequence[App], last: Intent | None, trigger: tuple[str, float] | None,

@@ -11,7 +11,7 @@ import aiohttp
 
 from reactor.localmarathon.dcos_auth import DcosAuth, parse_dcos_auth
 from reactor.localmarathon.server import LocalMarathon
-from tests.cli.support import Daemon, assert_one_line_error, cli, wait_until, write_config
+from tests.cli.support import Daemon, assert_one_line_error, cli, wait_until, write_config, write_green
 from tests.marathon.dcos_keys import write_private_key, write_public_key
 
 UID = "bluegreen-reactor"
@@ -64,9 +64,9 @@ async def test_daemon_logs_in_relogs_in_and_reports_an_unfixable_401(tmp_path: P
             await post(lm.url + "/_localmarathon/faults", {"drop_event_streams": True})
 
             async def unready() -> bool:
-                status, _ = await daemon.get("/readyz")
-                return status == 503
-            await wait_until(unready, what="/readyz 503 after the refused login")
+                status, body = await daemon.get("/readyz")
+                return status == 503 and "refuses our credentials" in body.get("reason", "")
+            await wait_until(unready, what="/readyz 503 naming the refused login")
             _, text = await daemon.text("/metrics")
             assert metric(text, "bluegreen_marathon_auth_failures_total") >= 1.0, text
             assert metric(text, "bluegreen_event_stream_connected") == 0.0, text
@@ -99,6 +99,9 @@ async def test_unusable_key_file_is_one_line_and_exit_2(tmp_path: Path) -> None:
     (tmp_path / "good.pem").write_text("not a key\n")
     r = await cli("run", "--config", str(cfg))
     assert_one_line_error(r, 2, "good.pem", "not an unencrypted PEM private key")
+    checked = await cli("config", "check", str(cfg))  # `config check` refuses what `run` would
+    assert checked.rc == 2 and "marathon.dcos_private_key_file" in checked.err, checked
+    assert "not an unencrypted PEM private key" in checked.err, checked
     half = write_config(tmp_path, "http://127.0.0.1:9", name="half.toml")
     half.write_text(half.read_text().replace("event_idle_timeout_s = 5.0", f'dcos_uid = "{UID}"'))
     r = await cli("config", "check", str(half))
@@ -110,3 +113,16 @@ async def test_local_marathon_bad_dcos_auth_is_one_line_and_exit_2(tmp_path: Pat
     assert_one_line_error(r, 2, "--dcos-auth must be UID:PUBLIC_KEY_PEM")
     r = await cli("local-marathon", "--port", "0", "--dcos-auth", f"{UID}:{tmp_path / 'missing.pem'}")
     assert_one_line_error(r, 2, "cannot read")
+
+
+async def test_deploy_creates_green_through_the_service_account(tmp_path: Path) -> None:
+    auth = DcosAuth(dict([parse_dcos_auth(f"{UID}:{write_public_key(tmp_path, 'good')}")]))
+    async with LocalMarathon(port=0, executor="virtual", lenient=True, dcos_auth=auth) as lm:
+        cfg = dcos_config(tmp_path, lm.url + "/marathon", "good")
+        r = await cli("deploy", str(write_green(tmp_path)), "--config", str(cfg), "--detach", "--json")
+        assert r.rc == 0, r
+        async with aiohttp.ClientSession() as s:
+            async with s.get(lm.url + "/v2/apps/web") as resp:
+                assert resp.status == 401 and resp.headers["WWW-Authenticate"] == "acsjwt"
+        assert auth.logins >= 1 and auth.rejected_requests == 1  # only the call just above
+        assert lm.state is not None and "/web" in lm.state.cluster.apps, "GREEN was not created"

@@ -125,7 +125,7 @@ async def test_daemon_deployment_requests_and_one_snapshot_per_stream_connection
         "GET /v2/apps": 2,  # one snapshot per stream connection (2 connections)
         "GET /v2/deployments": 2, "GET /v2/events": 2,
         "POST /v2/apps": 1,  # the test creates GREEN
-        "GET /v2/apps/{id}": 1,  # GREEN's definition, read once on adoption (history keeps it)
+        "GET /v2/apps/{id}": 1,  # GREEN's definition, read once on adoption (history keeps it: undo)
         "PUT /v2/apps/{id}": math.ceil(n / b), "POST /v2/tasks/delete": kills, "DELETE /v2/apps/{id}": 1,
     }, used
 

@@ -95,7 +95,7 @@ async def test_a_subscriber_that_stops_reading_is_dropped() -> None:
             assert await slow.content.readline() == b": connected\n"
             assert bus.subscriber_count == 1
             big = "x" * 10_000
-            for i in range(2000):  # never read by the client: socket buffers fill, then the queue
+            for i in range(10_000):  # never read by the client: socket buffers fill, then the queue
                 bus.publish(make_event(i).model_copy(update={"reason": big}))
                 if bus.subscriber_count == 0:
                     break
@@ -129,3 +129,18 @@ def test_tls_files_that_are_not_a_certificate_are_named(tmp_path: Path) -> None:
     bad.write_text("not a certificate")
     with pytest.raises(OSError, match="cannot load TLS certificate"):
         tls_context(bad, bad)
+
+
+async def test_a_first_connection_may_ask_for_the_recent_buffered_events() -> None:
+    """The dashboard connects once its token is pasted: `?recent=N` gives what it missed."""
+    async with serving() as (server, bus), aiohttp.ClientSession() as http:
+        for i in range(3):
+            bus.publish(make_event(i))
+        async with http.get(server.url + "/v1/events?recent=2", headers=AUTH) as resp:
+            ids = []
+            async with asyncio.timeout(10):
+                while len(ids) < 2:
+                    line = await resp.content.readline()
+                    if line.startswith(b"id: "):
+                        ids.append(line[4:].strip().decode())
+    assert ids == ["web-ev-1", "web-ev-2"]

@@ -18,7 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from reactor.adapters.store import schema
+from reactor.adapters.store import retention, schema
 from reactor.adapters.store.errors import LeaseLost, RevisionConflict, StoreError
 from reactor.adapters.store.records import (
     IntentRecord,
@@ -268,25 +268,9 @@ class StateStore:
     # retention -------------------------------------------------------------------------------
 
     def prune(self, *, keep_per_group: int, before_s: float | None, now_s: float) -> dict[str, int]:
-        """Retention: history beyond the newest `keep_per_group` of each group (0 = no limit) or
-        finished before `before_s` (None = no limit) goes, with the hook delivery claims of its
-        deployment (event ids are `<deployment>:<name>:<key>`); delivery claims and operator
-        commands older than `before_s` go too. Intents and leases are never touched. Returns
-        the counts deleted per table. `now_s` only bounds claims from a clock set backwards."""
+        """Retention in one transaction: see `retention.prune` (intents and leases untouched)."""
         with self._tx(write=True) as c:
-            doomed = _doomed_history(c, keep_per_group, before_s)
-            deliveries = 0
-            for row_id, deployment_id in doomed:
-                c.execute("DELETE FROM history WHERE id = ?", (row_id,))
-                prefix = f"{deployment_id}:"
-                deliveries += c.execute("DELETE FROM deliveries WHERE event_id >= ? AND event_id < ?",
-                                        (prefix, prefix[:-1] + ";")).rowcount
-            commands = 0
-            if before_s is not None:
-                cutoff = min(before_s, now_s)
-                deliveries += c.execute("DELETE FROM deliveries WHERE claimed_at < ?", (cutoff,)).rowcount
-                commands = c.execute("DELETE FROM commands WHERE at < ?", (cutoff,)).rowcount
-        return {"history": len(doomed), "deliveries": deliveries, "commands": commands}
+            return retention.prune(c, keep_per_group=keep_per_group, before_s=before_s, now_s=now_s)
 
     # audit -----------------------------------------------------------------------------------
 
@@ -338,23 +322,3 @@ class StateStore:
                 self.path, f"{text}: another process held it for more than {self._busy_timeout_s} s"
             )
         return StoreError(self.path, text)
-
-
-# finished_at is what the engine wrote: an ISO-8601 string, or epoch seconds
-_FINISHED_S = ("CASE WHEN typeof(finished_at) IN ('integer', 'real') THEN finished_at"
-               " ELSE CAST(strftime('%s', finished_at) AS REAL) END")
-
-
-def _doomed_history(c: sqlite3.Connection, keep_per_group: int,
-                    before_s: float | None) -> list[tuple[int, str]]:
-    doomed: dict[int, str] = {}
-    if keep_per_group > 0:
-        rows = c.execute(
-            "SELECT id, deployment_id FROM (SELECT id, deployment_id, ROW_NUMBER() OVER"
-            " (PARTITION BY group_name ORDER BY id DESC) AS rn FROM history) WHERE rn > ?",
-            (keep_per_group,))
-        doomed.update(rows.fetchall())
-    if before_s is not None:
-        rows = c.execute(f"SELECT id, deployment_id FROM history WHERE {_FINISHED_S} < ?", (before_s,))
-        doomed.update(rows.fetchall())
-    return sorted(doomed.items())

@@ -6,7 +6,7 @@
 const TOKEN_KEY = "bluegreen-api-token";
 const MAX_SAMPLES = 900;
 const MAX_EVENTS = 200;
-const state = { rows: [], samples: {}, selected: null, eventsSeen: 0 };
+const state = { rows: [], samples: {}, selected: null, eventsSeen: 0, lastEventId: "" };
 
 function token() { return sessionStorage.getItem(TOKEN_KEY) || ""; }
 function headers() { const t = token(); return t ? { Authorization: "Bearer " + t } : {}; }
@@ -148,11 +148,18 @@ function addEvent(ev) {
   state.eventsSeen += 1;
   list.dataset.count = String(state.eventsSeen);
 }
+let streamAbort = null;
 async function stream() {  // fetch (not EventSource): it can send the Authorization header
   const conn = document.getElementById("conn");
   for (;;) {
+    restartNow = false;
+    streamAbort = new AbortController();
     try {
-      const resp = await fetch("/v1/events", { headers: { ...headers(), Accept: "text/event-stream" } });
+      // first connection: the buffered recent events (missed while no token was set); later: from the last id
+      const extra = state.lastEventId ? { "Last-Event-ID": state.lastEventId } : {};
+      const url = "/v1/events" + (state.lastEventId ? "" : "?recent=" + MAX_EVENTS);
+      const resp = await fetch(url, { headers: { ...headers(), ...extra, Accept: "text/event-stream" },
+                                      signal: streamAbort.signal });
       if (!resp.ok) throw new Error("HTTP " + resp.status);
       conn.textContent = "live"; conn.className = "conn live";
       const reader = resp.body.getReader(), dec = new TextDecoder();
@@ -164,14 +171,24 @@ async function stream() {  // fetch (not EventSource): it can send the Authoriza
         let i;
         while ((i = buf.indexOf("\n\n")) >= 0) {
           const frame = buf.slice(0, i); buf = buf.slice(i + 2);
+          const idLine = frame.split("\n").find(l => l.startsWith("id:"));
+          if (idLine) state.lastEventId = idLine.slice(3).trim();
           const data = frame.split("\n").filter(l => l.startsWith("data:")).map(l => l.slice(5).trim()).join("\n");
           if (data) { try { addEvent(JSON.parse(data)); refresh(); } catch (e) { /* not an event */ } }
         }
       }
     } catch (e) { /* reconnect below */ }
-    conn.textContent = "reconnecting…"; conn.className = "conn down";
-    await new Promise(r => setTimeout(r, 2000));
+    conn.textContent = token() ? "reconnecting…" : "paste the API token to follow events";
+    conn.className = "conn down";
+    if (!restartNow) await new Promise(r => { wakeStream = r; setTimeout(r, 2000); });
   }
+}
+let wakeStream = () => {};
+let restartNow = false;
+function restartStream() {  // a new token: connect again now, not after the retry delay
+  restartNow = true;
+  if (streamAbort) streamAbort.abort();
+  wakeStream();
 }
 
 document.getElementById("token-form").addEventListener("submit", ev => {
@@ -181,6 +198,7 @@ document.getElementById("token-form").addEventListener("submit", ev => {
   input.value = "";
   document.getElementById("token-state").textContent = token() ? "token set" : "";
   refresh();
+  restartStream();
 });
 document.getElementById("token-state").textContent = token() ? "token set" : "";
 refresh();

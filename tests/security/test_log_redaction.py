@@ -1,0 +1,82 @@
+"""Secrets never reach a log line: our lines, library lines (stdlib logging) and the watcher's
+reconnect lines for a Marathon URL that carries credentials; bursts of one line are limited."""
+
+from __future__ import annotations
+
+import io
+import logging
+from collections.abc import Iterator
+
+import pytest
+import structlog
+
+from reactor import logs
+from reactor.adapters.marathon.client import MarathonClient
+from reactor.adapters.marathon.watcher import EventWatcher
+from tests.waiting import free_port, wait_until
+
+
+@pytest.fixture
+def output() -> Iterator[io.StringIO]:
+    buf = io.StringIO()
+    root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
+    logs.configure("json", "debug", buf)
+    try:
+        yield buf
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+        structlog.reset_defaults()
+
+
+def test_structured_fields_are_redacted(output: io.StringIO) -> None:
+    structlog.get_logger("t").info("x", token="tok-1", marathon_password="pw-2",
+                                   url="https://ops:pw-3@m.example:8443/v2", app={"env": {"DB": "pw-4"}},
+                                   header="Authorization: Bearer tok-5", env={"K": "pw-6"})
+    text = output.getvalue()
+    for secret in ("tok-1", "pw-2", "pw-3", "pw-4", "tok-5", "pw-6"):
+        assert secret not in text, text
+    assert "https://***@m.example:8443/v2" in text
+
+
+def test_library_debug_lines_go_through_redaction(output: io.StringIO) -> None:
+    payload = ('{"eventType":"api_post_event","appDefinition":{"id":"/a","env":{"DB_PASSWORD":"pw-7",'
+               '"PLAIN":"v-8"}},"password":"pw-9"}')
+    logging.getLogger("aiohttp_sse_client.client").debug("got event %s", payload)
+    logging.getLogger("aiohttp.client").info("GET http://u:pw-10@h:1/x")
+    text = output.getvalue()
+    for secret in ("pw-7", "v-8", "pw-9", "pw-10"):
+        assert secret not in text, text
+    assert '"logger": "aiohttp_sse_client.client"' in text  # rendered by structlog's JSON renderer
+
+
+def test_a_burst_of_one_library_line_is_rate_limited(output: io.StringIO) -> None:
+    for _ in range(1000):
+        logging.getLogger("asyncio").error("socket.accept() out of system resource",
+                                           exc_info=OSError(24, "Too many open files"))
+    lines = [ln for ln in output.getvalue().splitlines() if "out of system resource" in ln]
+    assert 1 <= len(lines) <= 10
+
+
+def test_burst_limit_lets_the_next_window_through_with_a_count() -> None:
+    now = [0.0]
+    limit = logs.BurstLimit(burst=2, window_s=10, clock=lambda: now[0])
+
+    def record() -> logging.LogRecord:
+        return logging.LogRecord("asyncio", logging.ERROR, __file__, 1, "same", None, None)
+
+    assert [limit.filter(record()) for _ in range(5)] == [True, True, False, False, False]
+    now[0] = 11.0
+    later = record()
+    assert limit.filter(later) and "3 similar lines suppressed" in str(later.msg)
+
+
+async def test_watcher_lines_do_not_show_url_credentials(output: io.StringIO) -> None:
+    url = f"http://ops:pw-11@127.0.0.1:{free_port()}"  # nothing listens: reconnect lines follow
+    async with MarathonClient([url]) as client, EventWatcher(
+            client, on_event=lambda e: None, on_resync=lambda s: None, backoff_initial_s=0.01,
+            backoff_max_s=0.02):
+        await wait_until(lambda: "reconnecting" in output.getvalue(), what="a reconnect line")
+    text = output.getvalue()
+    assert "pw-11" not in text, text
