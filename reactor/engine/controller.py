@@ -72,6 +72,7 @@ class GroupController:
         self._gate_running = False
         self._store_failures = 0
         self.store_problem: str | None = None  # the last round failed on the store (for /readyz)
+        self._driving: str | None = None  # the deployment this controller drives (logged once)
         self._definition: dict[str, Any] | None = None  # GREEN's definition read on adoption
 
     # ---- inputs ----------------------------------------------------------------------------------
@@ -109,11 +110,13 @@ class GroupController:
         intent = start_or_continue(
             self.group, apps, stored.intent, may_start=self._may_start(),
             deployment_id=str(uuid.uuid4()), now=r.wall)
-        if intent is not stored.intent and intent is not None:
+        if intent is not None and not intent.finished and intent.deployment_id != self._driving:
+            # adopted from Marathon, or recorded by another process (e.g. `deploy` handing over)
+            self._driving = intent.deployment_id
             log.info("deployment taken over", green=intent.green_app, blue=intent.blue_app,
                      target=intent.target_instances)
-            if intent.green_definition is None:
-                self._read_definition(intent.green_app)
+        if intent is not stored.intent and intent is not None and intent.green_definition is None:
+            self._read_definition(intent.green_app)
         if intent is None or intent.finished:
             requeue = await self.pool.keep(apps, stored.intent, trigger, r)
             await self._release()
