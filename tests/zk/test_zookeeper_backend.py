@@ -35,7 +35,8 @@ def backend(zk: ZooKeeperServer, owner: str, session_s: float = SESSION_S) -> Zo
 
 @pytest.fixture
 async def pair(zookeeper: ZooKeeperServer) -> AsyncIterator[tuple[ZooKeeperBackend, ZooKeeperBackend]]:
-    async with backend(zookeeper, "a") as a, backend(zookeeper, "b") as b:
+    # nothing expires in these tests: a longer session keeps trust robust on a loaded machine
+    async with backend(zookeeper, "a", session_s=5.0) as a, backend(zookeeper, "b", session_s=5.0) as b:
         yield a, b
 
 
