@@ -67,7 +67,7 @@ async def test_two_backends_contend_one_acts_and_release_hands_over(
 
 async def test_heartbeats_keep_an_idle_holder_trusted_past_the_session(zookeeper: ZooKeeperServer) -> None:
     lost: list[set[str]] = []
-    async with backend(zookeeper, "a", session_s=0.8) as a:
+    async with backend(zookeeper, "a", session_s=2.0) as a:
         a.on_lost(lost.append)
         assert await a.acquire("/g")
         ops = a._session.ops
@@ -92,10 +92,10 @@ async def test_holder_killed_other_acquires_after_session_expiry(zookeeper: ZooK
                                                                  tmp_path: Path) -> None:
     holder = start_worker(zookeeper, tmp_path, "dead")
     try:
-        await wait_until(lambda: "acquired" in holder.out(), what="the worker acquires")
-        os.kill(holder.proc.pid, signal.SIGKILL)
-        async with backend(zookeeper, "survivor") as b:
-            assert await b.holder("/g") == "dead"
+        async with backend(zookeeper, "survivor", session_s=5.0) as b:
+            await wait_until(lambda: "acquired" in holder.out(), what="the worker acquires")
+            assert await b.holder("/g") == "dead" and not await b.acquire("/g")
+            os.kill(holder.proc.pid, signal.SIGKILL)
             assert await wait_until(lambda: b.acquire("/g"), timeout_s=30, what="takeover after expiry")
             await b.save_intent("/g", {"taken": True}, finished=False)
     finally:
