@@ -28,10 +28,21 @@ class ApiRefused(CliError):
 class DaemonApi:
     """The daemon at `base` ("http://host:port"); `token` is sent with every request when set."""
 
-    def __init__(self, base: str, token: str | None, *, timeout_s: float = 15.0) -> None:
+    def __init__(self, base: str, token: str | None, *, timeout_s: float = 15.0,
+                 ca_file: str | None = None) -> None:
         self.base = base.rstrip("/")
         self.token = token
         self.timeout_s = timeout_s
+        self.ca_file = ca_file  # the daemon's own (self-signed) certificate is trusted for https
+
+    def _session(self, timeout: aiohttp.ClientTimeout) -> aiohttp.ClientSession:
+        if self.base.startswith("https://") and self.ca_file:
+            import ssl
+
+            ctx = ssl.create_default_context()
+            ctx.load_verify_locations(cafile=self.ca_file)
+            return aiohttp.ClientSession(timeout=timeout, connector=aiohttp.TCPConnector(ssl=ctx))
+        return aiohttp.ClientSession(timeout=timeout)
 
     @classmethod
     def from_settings(cls, settings: Any, api: str | None = None) -> DaemonApi:
@@ -39,7 +50,8 @@ class DaemonApi:
         from reactor.cli.cmd_control import api_base_url
 
         token = read_secret(settings.api.token, settings.api.token_file)
-        return cls(api_base_url(api, settings), token)
+        cert = getattr(settings.api, "tls_cert_file", None)
+        return cls(api_base_url(api, settings), token, ca_file=str(cert) if cert else None)
 
     def _headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
@@ -48,7 +60,7 @@ class DaemonApi:
         """A reactor answers here (/healthz) and acts for `group` (every group for a daemon; an
         in-process `deploy` serves the API too, but acts for its own group only)."""
         try:
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as s:
+            async with self._session(aiohttp.ClientTimeout(total=timeout_s)) as s:
                 async with s.get(f"{self.base}/healthz", headers=self._headers()) as resp:
                     body = await resp.json(content_type=None)
                     if resp.status != 200 or not isinstance(body, dict) or body.get("status") != "ok":
@@ -67,7 +79,7 @@ class DaemonApi:
         """The JSON answer; an error answer or no daemon raises one CliError line."""
         url = f"{self.base}{path}"
         try:
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout_s)) as s, \
+            async with self._session(aiohttp.ClientTimeout(total=self.timeout_s)) as s, \
                     s.request(method, url, headers=self._headers()) as resp:
                 status, body = resp.status, await resp.json(content_type=None)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
@@ -94,7 +106,7 @@ class DaemonApi:
         url = f"{self.base}/v1/events" + (f"?group={group}" if group else "")
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=5)
         try:
-            async with aiohttp.ClientSession(timeout=timeout) as s, \
+            async with self._session(timeout) as s, \
                     s.get(url, headers={**self._headers(), "Accept": "text/event-stream"}) as resp:
                 if resp.status >= 400:
                     body = await resp.json(content_type=None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import Any
 
@@ -17,6 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                            "(exit 2), else 'PATH: ok'.",
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     check.add_argument("path", help="TOML config file")
+    check.add_argument("--json", action="store_true", help='print {"path", "ok", "problems": [...]}')
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,11 +30,18 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         problems = exc.problems
     if problems:
+        if getattr(args, "json", False):
+            out = [{"key": path, "problem": problem_text(msg)} for path, msg in problems]
+            print(json.dumps({"path": args.path, "ok": False, "problems": out}, indent=2))
+            return Exit.BAD_INPUT
         print(f"bluegreen: {args.path}: {len(problems)} problem(s)", file=sys.stderr)
         for path, msg in problems:
             print(f"  {path}: {problem_text(msg)}", file=sys.stderr)
         return Exit.BAD_INPUT
-    print(f"{args.path}: ok")
+    if getattr(args, "json", False):
+        print(json.dumps({"path": args.path, "ok": True, "problems": []}, indent=2))
+    else:
+        print(f"{args.path}: ok")
     return Exit.DONE
 
 

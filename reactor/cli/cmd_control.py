@@ -65,7 +65,12 @@ def run(args: argparse.Namespace) -> int:
 
 def _history(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    rows = read_history(settings, args.group, HISTORY_LIMIT)
+    if settings.coordination.backend.value != "sqlite":  # the history lives with the replicas
+        query = f"?group={args.group}&limit={HISTORY_LIMIT}" if args.group else f"?limit={HISTORY_LIMIT}"
+        body = asyncio.run(DaemonApi.from_settings(settings).request("GET", "/v1/history" + query, "history"))
+        rows = list(body.get("history", []))
+    else:
+        rows = read_history(settings, args.group, HISTORY_LIMIT)
     if args.json:
         print(json.dumps({"history": rows}, indent=2, default=str))
     else:

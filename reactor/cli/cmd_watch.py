@@ -22,6 +22,8 @@ from reactor.cli.exitcodes import Exit
 from reactor.cli.watchview import WatchModel
 
 REFRESH_S = 1.0
+FINAL_EVENT_S = 3.0
+FINAL_EVENTS = ("deployment.completed", "rollback.completed", "deployment.failed")
 FINISHED = ("done", "rolled_back", "failed")
 
 
@@ -59,11 +61,14 @@ class Screen:
         self.out, self.model, self.tty, self.json_lines = out, model, tty and not json_lines, json_lines
         self._last: dict[str, str] = {}
         self._drawn = 0
+        self.final_seen = asyncio.Event()  # a deployment's last event (completed, rolled back, failed)
 
     def event(self, event: dict[str, Any]) -> None:
         line = self.model.apply_event(event)
         if line is None:
             return
+        if event.get("event") in FINAL_EVENTS:
+            self.final_seen.set()
         if self.json_lines:
             self.out.write(json.dumps(event) + "\n")
         elif not self.tty:
@@ -112,6 +117,7 @@ async def follow(api: DaemonApi, group: str | None, *, until_done: bool = False,
     try:
         while True:
             if until_done and group and _ended(model, group, green_app):
+                await _final_event(screen, stream)
                 return model.groups[group].row
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), REFRESH_S)
@@ -124,6 +130,14 @@ async def follow(api: DaemonApi, group: str | None, *, until_done: bool = False,
         stream.cancel()
         with contextlib.suppress(BaseException):
             await stream
+
+
+async def _final_event(screen: Screen, stream: asyncio.Task[None]) -> None:
+    """The status read can see the end before the stream delivers the last event: wait for that
+    event a little (bounded), so the view ends with it."""
+    if not stream.done():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(screen.final_seen.wait(), FINAL_EVENT_S)
 
 
 def _ended(model: WatchModel, group: str, green_app: str | None) -> bool:

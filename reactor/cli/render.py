@@ -31,10 +31,12 @@ def counts_text(counts: dict[str, Any]) -> str:
 
 
 def unique(items: list[str]) -> list[str]:
+    """Each blocker once: duplicates, and one that another merely extends, are dropped."""
     seen: dict[str, None] = {}
     for item in items:
-        seen.setdefault(item, None)
-    return list(seen)
+        seen.setdefault(item.strip(), None)
+    kept = list(seen)
+    return [a for a in kept if not any(b != a and b.startswith(a) for b in kept)]
 
 
 def status_lines(rows: list[dict[str, Any]], *, include_finished: bool = False) -> list[str]:

@@ -80,11 +80,15 @@ async def test_dashboard_follows_a_deployment_and_its_buttons_drive_it(tmp_path:
         cfg = write_config(tmp_path, c.url, deploy="auto_promote = false")
         async with Daemon(cfg) as daemon, browser(tmp_path / "profile") as driver:
             await asyncio.to_thread(driver.get, daemon.api + "/ui")
+            field = await asyncio.to_thread(driver.find_element, By.ID, "token")
+            await asyncio.to_thread(field.send_keys, TOKEN + "\n")  # pasted once
+
+            async def streaming() -> bool:
+                return await js(driver, "return document.getElementById('conn').textContent;") == "live"
+            await wait_until(streaming, what="the page following /v1/events", interval_s=0.1)
             r = await cli("deploy", str(write_green(tmp_path, instances=3, health="healthy-after-1s")),
                           "--config", str(cfg), "--detach")
             assert r.rc == 0, r
-            field = await asyncio.to_thread(driver.find_element, By.ID, "token")
-            await asyncio.to_thread(field.send_keys, TOKEN + "\n")  # pasted once
             await phase_shown(driver, "awaiting_promotion")
             await asyncio.to_thread(field.send_keys, "wrong-token\n")  # a wrong one is refused
             refused = await click(driver, "promote")

@@ -119,15 +119,33 @@ async def test_pause_and_resume_answer_with_the_new_phase(tmp_path: Path) -> Non
                           "--config", str(cfg), "--detach")
             assert r.rc == 0, r
             await daemon.wait_phase("scaling_green")
+            live = await start_cli("status", GROUP, "--watch", "--config", str(cfg))
             paused = await cli("pause", GROUP, "--config", str(cfg))
             status = await cli("status", GROUP, "--config", str(cfg))
             resumed = await cli("resume", GROUP, "--config", str(cfg), "--json")
             await daemon.wait_phase("done", timeout_s=40)
+            assert live.stdout is not None
+            head: list[str] = []
+
+            async def shows_done() -> bool:
+                head.append((await live.stdout.readline()).decode())  # type: ignore[union-attr]
+                assert head[-1], "".join(head)
+                return head[-1].startswith(f"{GROUP}: done ")
+            await wait_until(shows_done, timeout_s=20, what="the live view showing done", interval_s=0)
+            live.send_signal(signal.SIGINT)  # watching is read-only: Ctrl-C ends it with 0
+            watched = await finish(live)
             assert await daemon.stop() == 0
     abort_help = await cli("abort", "--help")
     assert paused.rc == 0 and paused.out == f"{GROUP}: paused — phase now paused\n", paused
     assert status.rc == 0 and status.out.startswith(f"{GROUP}: paused ") and "reason: aborted" in status.out
     assert resumed.rc == 0 and resumed.json()["phase_after"] != "paused", resumed
+    assert watched.rc == 0 and "Traceback" not in watched.err, watched
+    out = "".join(head) + watched.out
+    shown = [ln.split(" · ")[0] for ln in out.splitlines() if ln.startswith(f"{GROUP}: ")]
+    assert f"{GROUP}: paused" in shown and f"{GROUP}: done" in shown, out
+    assert "deployment.paused" in out and "deployment.resumed" in out
+    paused_lines = [ln for ln in out.splitlines() if ln.startswith(f"{GROUP}: paused ")]
+    assert all(ln.count("aborted by operator") == 1 for ln in paused_lines), out  # each blocker once
     assert "pause" in abort_help.out and "Argo" in abort_help.out and "rollback" in abort_help.out
 
 
@@ -238,3 +256,36 @@ async def test_history_without_a_daemon_and_undo_to_an_earlier_definition(tmp_pa
     (app,) = apps.values()
     assert app["env"] == {"VERSION": "v1"} and app["instances"] == 2
     assert_one_line_error(bad, 2, "--to must be from 1 to 3")
+
+
+def self_signed(tmp: Path) -> tuple[Path, Path]:
+    import subprocess
+
+    cert, key = tmp / "api.crt", tmp / "api.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+async def test_the_cli_trusts_the_daemons_own_tls_certificate(tmp_path: Path) -> None:
+    cert, key = await asyncio.to_thread(self_signed, tmp_path)
+    async with cluster(blue_instances=1) as c:
+        cfg = write_config(tmp_path, c.url)
+        cfg.write_text(cfg.read_text().replace("[api]\n", f'[api]\ntls_cert_file = "{cert}"\n'
+                                                          f'tls_key_file = "{key}"\n'), encoding="utf-8")
+        daemon = await start_cli("run", "--config", str(cfg))
+
+        async def answered() -> Result | None:
+            r = await cli("status", "--config", str(cfg))
+            return r if r.rc == 0 else None
+        try:
+            status = await wait_until(answered, timeout_s=30, what="status over https")
+            unknown = await cli("pause", "nosuchgroup", "--config", str(cfg))
+        except AssertionError:
+            daemon.send_signal(signal.SIGTERM)
+            raise AssertionError(f"daemon: {await finish(daemon, timeout_s=30)}") from None
+        daemon.send_signal(signal.SIGTERM)
+        await finish(daemon, timeout_s=30)
+    assert status.out.strip() == "no current deployments", status
+    assert_one_line_error(unknown, 2, "nosuchgroup")  # the POST reached the daemon over https

@@ -5,6 +5,7 @@ repeated-error de-duplication, and undo's choice of a definition."""
 from __future__ import annotations
 
 import io
+import json
 import subprocess
 import sys
 
@@ -167,3 +168,16 @@ def test_undo_chooses_the_completed_version_before_the_current_one() -> None:
         assert needle in str(err.value)
     with pytest.raises(CliError):
         choose([], "web", None)
+
+
+def test_config_check_has_json_output(tmp_path: object) -> None:
+    from pathlib import Path
+
+    bad = Path(str(tmp_path)) / "bad.toml"
+    bad.write_text("[api]\nbogus = 1\n", encoding="utf-8")
+    runs = [subprocess.run([sys.executable, "-m", "reactor", "config", "check", str(p), "--json"],
+                           capture_output=True, text=True, env=cli_env(), cwd=str(REPO), timeout=60)
+            for p in (REPO / "config" / "reactor.toml", bad)]
+    good, wrong = (json.loads(r.stdout) for r in runs)
+    assert runs[0].returncode == 0 and good["ok"] is True and good["problems"] == []
+    assert runs[1].returncode == 2 and wrong["problems"] == [{"key": "api.bogus", "problem": "unknown key"}]

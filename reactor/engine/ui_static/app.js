@@ -148,14 +148,18 @@ function addEvent(ev) {
   state.eventsSeen += 1;
   list.dataset.count = String(state.eventsSeen);
 }
+let streamAbort = null;
 async function stream() {  // fetch (not EventSource): it can send the Authorization header
   const conn = document.getElementById("conn");
   for (;;) {
+    restartNow = false;
+    streamAbort = new AbortController();
     try {
       // first connection: the buffered recent events (missed while no token was set); later: from the last id
       const extra = state.lastEventId ? { "Last-Event-ID": state.lastEventId } : {};
       const url = "/v1/events" + (state.lastEventId ? "" : "?recent=" + MAX_EVENTS);
-      const resp = await fetch(url, { headers: { ...headers(), ...extra, Accept: "text/event-stream" } });
+      const resp = await fetch(url, { headers: { ...headers(), ...extra, Accept: "text/event-stream" },
+                                      signal: streamAbort.signal });
       if (!resp.ok) throw new Error("HTTP " + resp.status);
       conn.textContent = "live"; conn.className = "conn live";
       const reader = resp.body.getReader(), dec = new TextDecoder();
@@ -174,9 +178,17 @@ async function stream() {  // fetch (not EventSource): it can send the Authoriza
         }
       }
     } catch (e) { /* reconnect below */ }
-    conn.textContent = "reconnecting…"; conn.className = "conn down";
-    await new Promise(r => setTimeout(r, 2000));
+    conn.textContent = token() ? "reconnecting…" : "paste the API token to follow events";
+    conn.className = "conn down";
+    if (!restartNow) await new Promise(r => { wakeStream = r; setTimeout(r, 2000); });
   }
+}
+let wakeStream = () => {};
+let restartNow = false;
+function restartStream() {  // a new token: connect again now, not after the retry delay
+  restartNow = true;
+  if (streamAbort) streamAbort.abort();
+  wakeStream();
 }
 
 document.getElementById("token-form").addEventListener("submit", ev => {
@@ -186,6 +198,7 @@ document.getElementById("token-form").addEventListener("submit", ev => {
   input.value = "";
   document.getElementById("token-state").textContent = token() ? "token set" : "";
   refresh();
+  restartStream();
 });
 document.getElementById("token-state").textContent = token() ? "token set" : "";
 refresh();
