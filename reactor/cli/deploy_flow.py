@@ -117,7 +117,7 @@ class DeployFlow:
 
         with marathon_errors():
             self._engine = await self._stack.enter_async_context(
-                Engine(self.settings, only_groups={self.group}, api_optional=True))
+                Engine(_without_window(self.settings), only_groups={self.group}, api_optional=True))
             e = self._engine
             await self._check_lb(e)
             if handover:
@@ -238,10 +238,11 @@ class DeployFlow:
         return Exit.DONE if outcome == Outcome.COMPLETED.value else Exit.NOT_DONE
 
 
-def _pick_blue(ours: list[Any]) -> Any:
-    """BLUE: the group's app started last (then the biggest)."""
-    return max(ours, key=lambda a: (L.started_at_of(a.labels) or datetime.min.replace(tzinfo=UTC),
-                                    a.instances))
+def _without_window(settings: Any) -> Any:
+    """The in-process engine ends with this command: a rollback window needs a reactor that keeps
+    running (the daemon), so `deploy` without one deletes BLUE right after the last shift."""
+    deploy = settings.deploy.model_copy(update={"rollback_window_s": 0.0})
+    return settings.model_copy(update={"deploy": deploy})
 
 
 def _plan_steps(green_id: str, target: int, batch: int, *, has_blue: bool) -> list[str]:

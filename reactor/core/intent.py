@@ -25,6 +25,7 @@ class Phase(StrEnum):
     SHIFTING = "shifting"  # GREEN into the pool, BLUE batch draining, drained BLUE killed
     PAUSED = "paused"  # waiting for an operator (`resume`, `rollback`); nothing moves
     ROLLING_BACK = "rolling_back"
+    ROLLBACK_WINDOW = "rollback_window"  # shifted; BLUE kept at 0 instances; GREEN failing rolls back
     DONE = "done"
     ROLLED_BACK = "rolled_back"
     FAILED = "failed"
@@ -128,6 +129,7 @@ class Intent(BaseModel):
     finished_at: datetime | None = None
     seq: int = 0  # deploy events emitted so far (part of their deterministic ids)
     green_definition: dict[str, Any] | None = None  # GREEN's Marathon app JSON (for `undo`)
+    window_started: datetime | None = None  # the last shift completed: the rollback window opened
 
     @property
     def finished(self) -> bool:

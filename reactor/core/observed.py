@@ -122,6 +122,7 @@ class Policy(_Frozen):
     on_drain_timeout: OnDrainTimeout = OnDrainTimeout.PAUSE
     require_lb_idle: bool = True
     max_green_failures: int = Field(3, ge=0)
+    rollback_window_s: float = Field(0.0, ge=0)  # 0: BLUE deleted right after the last shift
 
 
 class Observed(_Frozen):

@@ -26,6 +26,7 @@ from reactor.core.observed import AppView, Observed, Policy
 from reactor.core.planner_forward import awaiting_promotion, scaling_green, shifting
 from reactor.core.planner_rollback import rolling_back
 from reactor.core.planner_step import RETRY_S, Step
+from reactor.core.planner_window import rollback_window, window_failure
 
 __all__ = ["plan"]
 
@@ -34,6 +35,7 @@ _HANDLERS = {
     Phase.AWAITING_PROMOTION: awaiting_promotion,
     Phase.SHIFTING: shifting,
     Phase.ROLLING_BACK: rolling_back,
+    Phase.ROLLBACK_WINDOW: rollback_window,
 }
 
 
@@ -52,6 +54,8 @@ def plan(observed: Observed, intent: Intent, policy: Policy) -> Decision:
     committed = step.intent.blue_app in step.intent.delete_requested  # BLUE is going: no way back
     if step.intent.phase in FORWARD_PHASES and not _foreign_change(step) and not committed:
         _failure_triggers(step)
+    elif step.intent.phase is Phase.ROLLBACK_WINDOW and not committed:
+        window_failure(step)  # others may scale GREEN now (e.g. an autoscaler): not foreign
     for _ in range(5):  # follow transitions within the round (bounded: phases only move on)
         phase = step.intent.phase
         handler = _HANDLERS.get(phase)

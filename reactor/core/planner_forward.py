@@ -236,6 +236,19 @@ def _complete(step: Step, blue: AppView | None) -> None:
     if i.blue_app is None or blue is None:
         step.finish(Phase.DONE, Outcome.COMPLETED, E.DEPLOYMENT_COMPLETED)
         return
+    window = step.policy.rollback_window_s
+    if window > 0 and i.window_started is None:
+        step.update(window_started=now)
+        step.goto(Phase.ROLLBACK_WINDOW)
+        step.block(f"rollback window: BLUE {blue.app_id} kept at 0 instances for {window:g} s")
+        step.requeue_at(now + timedelta(seconds=window))
+        return
+    delete_blue(step, blue)
+
+
+def delete_blue(step: Step, blue: AppView) -> None:
+    """The end of a deployment: BLUE's app is deleted (then the deployment is done)."""
+    i, now = step.intent, step.now
     if blue.locked:
         step.block(f"waiting for Marathon deployment {', '.join(blue.deployment_ids)} on BLUE {blue.app_id}")
         return

@@ -41,6 +41,8 @@ class EngineControl:
             return "waiting for the first read of Marathon"
         if not self.backend.ok:
             return f"state store failing: {self.backend.problem}"
+        if (problem := self.controllers.store_problem()) is not None:
+            return f"state store failing: {problem}"
         if (problem := self.auth_error()) is not None:  # the cause, when the stream is down for it
             return f"Marathon refuses our credentials: {problem}"
         if not self.watcher_ok():

@@ -71,6 +71,7 @@ class GroupController:
         self._gate_answer: tuple[GateAnswer, str | None] | None = None
         self._gate_running = False
         self._store_failures = 0
+        self.store_problem: str | None = None  # the last round failed on the store (for /readyz)
         self._definition: dict[str, Any] | None = None  # GREEN's definition read on adoption
 
     # ---- inputs ----------------------------------------------------------------------------------
@@ -86,12 +87,14 @@ class GroupController:
             requeue = await self._round(trigger)
         except StoreError as exc:
             self._cached = None  # re-read after recovery: what we saved last is the truth
-            self.deps.metrics.count_store_error()
+            self.deps.metrics.count_store_error("reconcile")
             delay = STORE_RETRY_S[min(self._store_failures, len(STORE_RETRY_S) - 1)]
             self._store_failures += 1
+            self.store_problem = str(exc)
             log.warning("state store failed: nothing sent, retrying", error=str(exc), retry_s=delay)
             return delay
         self._store_failures = 0
+        self.store_problem = None
         return requeue
 
     async def _round(self, trigger: tuple[str, float] | None) -> float | None:

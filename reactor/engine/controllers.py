@@ -75,6 +75,10 @@ class Controllers:
             if (c := self._controllers.get(group)) is not None:
                 c.lease_lost()
 
+    def store_problem(self) -> str | None:
+        """A group's last round failed on the store (reads may still work while writes fail)."""
+        return next((c.store_problem for c in self._controllers.values() if c.store_problem), None)
+
     def pool_status(self, group: str) -> dict[str, object]:
         c = self._controllers.get(group)
         if c is None:

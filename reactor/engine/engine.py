@@ -45,6 +45,7 @@ from reactor.engine.deps import Clock, Deps
 from reactor.engine.hooks import HookDispatcher
 from reactor.engine.housekeeping import prune_forever
 from reactor.engine.lbguard import GuardedLoadBalancer
+from reactor.engine.lbwatch import watch_lb_restarts
 from reactor.engine.metrics import Metrics
 from reactor.engine.workqueue import WorkQueue
 from reactor.settings import Settings, secret_value
@@ -179,6 +180,10 @@ class Engine:
                     prune_forever(self.backend, self.settings, self.clock.mono), name="prune"))
             if self.serve_api:
                 tasks.append(tg.create_task(self._serve_api(), name="serve_api"))
+            process_info = getattr(self.lb, "process_info", None)
+            if process_info is not None:
+                tasks.append(tg.create_task(watch_lb_restarts(
+                    process_info, self._on_lb_restart, self.metrics), name="watch_lb_restarts"))
             await self._stopping.wait()
             await self.queue.stop()
             for t in tasks:
@@ -274,7 +279,7 @@ class Engine:
         try:
             active = await self.backend.active_intents()
         except StoreError as exc:
-            self.metrics.count_store_error()
+            self.metrics.count_store_error("active_intents")
             log.warning("state store failed while listing deployments", error=str(exc))
             return
         self.mark(set(active), trigger="resync")
@@ -287,6 +292,10 @@ class Engine:
         group = self.controllers.group_of_drained_task(event.task_id)
         if group is not None:
             self.mark({group}, trigger=f"drain.{event.kind.value}")
+
+    def _on_lb_restart(self) -> None:
+        if self.controllers.synced:
+            self.mark(set(self.view.groups()), trigger="lb.restart")
 
     def _on_reaction(self, trigger: str, seconds: float) -> None:
         self.metrics.observe_reaction(trigger, seconds)

@@ -62,6 +62,7 @@ def policy_for(settings: Settings, green: App | None) -> Policy:
         on_drain_timeout=OnDrainTimeout(o.on_drain_timeout or dr.on_timeout.value),
         require_lb_idle=dr.require_lb_idle,
         max_green_failures=d.max_green_failures,
+        rollback_window_s=d.rollback_window_s,
     )
 
 

@@ -31,7 +31,7 @@ from reactor.localmarathon.model import (
     last_task_failure_json,
     new_instance_id,
 )
-from reactor.localmarathon.ports import HostPorts, ServicePorts
+from reactor.localmarathon.ports import HostPorts, ServicePorts, needs_host_port, port_slots
 
 log = structlog.get_logger(__name__)
 
@@ -63,22 +63,6 @@ class AppRecord:
                 "lastConfigChangeAt": self.last_config_change_at,
             }
         return app_json({**self.defn, **extra})
-
-
-def port_slots(defn: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """(service-port key, entry): portDefinitions' `port`, or container portMappings' `servicePort`."""
-    mappings = (defn.get("container") or {}).get("portMappings")
-    if not defn.get("portDefinitions") and isinstance(mappings, list) and mappings:
-        return [("servicePort", m) for m in mappings if isinstance(m, dict)]
-    return [("port", p) for p in defn.get("portDefinitions") or []]
-
-
-def _needs_host_port(defn: dict[str, Any], entry: dict[str, Any]) -> bool:
-    if "containerPort" not in entry:
-        return True  # a port definition: always a host port
-    modes = {n.get("mode") for n in defn.get("networks") or [] if isinstance(n, dict)}
-    docker_net = ((defn.get("container") or {}).get("docker") or {}).get("network")
-    return "hostPort" in entry or "container/bridge" in modes or docker_net == "BRIDGE"
 
 
 class VersionKind(enum.Enum):
@@ -173,7 +157,7 @@ class Cluster:
     def _start_task(self, inst: Instance, rec: AppRecord) -> None:
         inst.state = TaskState.STAGING
         slots = port_slots(rec.defn)
-        inst.ports = [self.host_ports.take() for _, p in slots if _needs_host_port(rec.defn, p)]
+        inst.ports = [self.host_ports.take() for _, p in slots if needs_host_port(rec.defn, p)]
         inst.service_ports = [int(p.get(k) or 0) for k, p in slots]
         inst.staged_at = self.bus.now()
         inst.started_at = None

@@ -4,8 +4,11 @@ Owns: serialization of each event once (compact JSON, keys in the order the buil
 reference §2) into its SSE frame `event: X\\r\\ndata: {json}\\r\\n\\r\\n`; per-subscriber queues that
 count *all* bus events (filtering happens at write time, §1.6); the `events_emitted` counter; the
 injected stream faults: a fixed delay (`delay_ms`, order kept), reordering (each event held a random
-0..`reorder_window_ms`, released by due time, so events within the window swap) and duplication
-(every frame written twice) — Marathon's events come from independent actors (§0.4).
+0..`reorder_window_ms`, released by due time, so events of different sources within the window
+swap) and duplication (every frame written twice). Marathon's events come from independent actors
+(§0.4) but one actor's events reach a subscriber in order (Akka's per-sender ordering), so
+reordering keeps the order within a source: one instance's status updates and instance changes,
+one instance's health events, one plan's deployment events.
 Must not: know HTTP (the SSE route reads subscribers' queues) or build events' content.
 """
 
@@ -65,6 +68,7 @@ class EventBus:
         self._pending: list[tuple[float, int, str, bytes]] = []  # heap by due time
         self._seq = itertools.count()
         self._last_due = 0.0
+        self._last_due_by_source: dict[tuple[str, str], float] = {}
         self._wake = asyncio.Event()
         self._delay_task: asyncio.Task[None] | None = None
         self.listeners: list[Callable[[dict[str, Any]], None]] = []  # in-process observers (tests)
@@ -86,6 +90,9 @@ class EventBus:
         due = time.monotonic() + self.delay_ms / 1000
         if self.reorder_window_ms > 0:
             due += self.rng.uniform(0, self.reorder_window_ms) / 1000
+            source = _source(event)
+            due = max(due, self._last_due_by_source.get(source, 0.0))  # one actor's events stay in order
+            self._last_due_by_source[source] = due
         else:
             due = max(due, self._last_due)  # no reordering asked: keep publication order
         self._last_due = max(self._last_due, due)
@@ -147,3 +154,23 @@ class EventBus:
         if self._delay_task is not None:
             self._delay_task.cancel()
             await asyncio.gather(self._delay_task, return_exceptions=True)
+
+
+def _source(event: dict[str, Any]) -> tuple[str, str]:
+    """The Marathon actor an event comes from (its order is kept when events are reordered)."""
+    etype = event["eventType"]
+    if etype in ("status_update_event", "instance_changed_event"):
+        task_or_instance = str(event.get("instanceId") or event.get("taskId") or "")
+        return ("instance", task_or_instance.partition("._app")[0])
+    if etype in (
+        "instance_health_changed_event",
+        "health_status_changed_event",
+        "failed_health_check_event",
+        "unhealthy_instance_kill_event",
+    ):
+        instance = event.get("instanceId") or str(event.get("taskId") or "").partition("._app")[0]
+        return ("health", str(instance))
+    if etype.startswith("deployment_"):
+        plan: dict[str, Any] = event["plan"] if isinstance(event.get("plan"), dict) else {}
+        return ("deployment", str(event.get("id") or plan.get("id") or ""))
+    return ("other", f"{etype} {event.get('appId') or ''}")

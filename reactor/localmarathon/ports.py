@@ -1,13 +1,16 @@
 """Host and service port allocation.
 
-Owns: handing out host ports from the configured range (checked free on 127.0.0.1 for real
-processes; reused round-robin for virtual tasks once the range is exhausted) and service ports
-(from 10000, Marathon's `local_port_min`). Must not: bind anything beyond the instant check.
+Owns: which entries of an app carry ports (portDefinitions, or container portMappings with their
+`servicePort`; which of them need a host port), handing out host ports from the configured
+range (checked free on 127.0.0.1 for real processes; reused round-robin for virtual tasks once
+the range is exhausted) and service ports (from 10000, Marathon's `local_port_min`).
+Must not: bind anything beyond the instant check.
 """
 
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 
 class PortRangeExhausted(RuntimeError):
@@ -68,3 +71,19 @@ class ServicePorts:
                         self._next += 1
                     pd[key] = self._next
             self.used.add(int(pd[key]))  # type: ignore[call-overload]
+
+
+def port_slots(defn: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(service-port key, entry): portDefinitions' `port`, or container portMappings' `servicePort`."""
+    mappings = (defn.get("container") or {}).get("portMappings")
+    if not defn.get("portDefinitions") and isinstance(mappings, list) and mappings:
+        return [("servicePort", m) for m in mappings if isinstance(m, dict)]
+    return [("port", p) for p in defn.get("portDefinitions") or []]
+
+
+def needs_host_port(defn: dict[str, Any], entry: dict[str, Any]) -> bool:
+    if "containerPort" not in entry:
+        return True  # a port definition: always a host port
+    modes = {n.get("mode") for n in defn.get("networks") or [] if isinstance(n, dict)}
+    docker_net = ((defn.get("container") or {}).get("docker") or {}).get("network")
+    return "hostPort" in entry or "container/bridge" in modes or docker_net == "BRIDGE"

@@ -18,6 +18,7 @@ import re
 from typing import Any
 
 from reactor.localmarathon import errors
+from reactor.localmarathon.deprecated import normalize_deprecated
 from reactor.localmarathon.model import (
     APP_DEFAULTS,
     APP_KEYS,
@@ -70,7 +71,6 @@ def _err(details: Details, path: str, message: str) -> None:
 
 CHECK_SECONDS = ("gracePeriodSeconds", "intervalSeconds", "timeoutSeconds", "delaySeconds")
 READINESS_SECONDS = ("intervalSeconds", "timeoutSeconds")
-ARCHIVE_SUFFIXES = (".tgz", ".tar.gz", ".tbz2", ".tar.bz2", ".txz", ".tar.xz", ".zip")
 
 
 def _fraction_errors(body: dict[str, Any], d: Details) -> None:
@@ -141,43 +141,6 @@ def type_errors(body: Any, lenient: bool = False) -> Details:
     if not lenient:
         _fraction_errors(body, d)
     return d
-
-
-def normalize_deprecated(body: dict[str, Any]) -> dict[str, Any]:
-    """AppNormalization of the deprecated fields: `ports` → portDefinitions, `uris` → fetch,
-    `ipAddress` → networks (container mode) + container portMappings from its discovery ports."""
-    body = dict(body)
-    ports = body.pop("ports", None)
-    if isinstance(ports, list) and "portDefinitions" not in body:
-        body["portDefinitions"] = [{"port": p, "protocol": "tcp"} for p in ports if _is_num(p)]
-    uris = body.pop("uris", None)
-    if isinstance(uris, list) and "fetch" not in body:
-        body["fetch"] = [
-            {"uri": u, "extract": u.endswith(ARCHIVE_SUFFIXES), "executable": False, "cache": False}
-            for u in uris
-            if isinstance(u, str)
-        ]
-    ip = body.pop("ipAddress", None)
-    if isinstance(ip, dict) and "networks" not in body:
-        network: dict[str, Any] = {"mode": "container"}
-        if ip.get("networkName"):
-            network["name"] = ip["networkName"]
-        if ip.get("labels"):
-            network["labels"] = ip["labels"]
-        body["networks"] = [network]
-        discovery: dict[str, Any] = ip["discovery"] if isinstance(ip.get("discovery"), dict) else {}
-        mappings = [
-            {"containerPort": p.get("number", 0), "protocol": p.get("protocol", "tcp"), "name": p.get("name")}
-            for p in discovery.get("ports") or []
-            if isinstance(p, dict)
-        ]
-        if mappings:
-            container = dict(body.get("container") or {"type": "MESOS"})
-            clean = [{k: v for k, v in m.items() if v is not None} for m in mappings]
-            container.setdefault("portMappings", clean)
-            body["container"] = container
-        body.setdefault("portDefinitions", [])
-    return body
 
 
 def normalize(body: dict[str, Any], base: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -32,6 +32,7 @@ class SampleSettings:
     task_id: str | None = None
     unhealthy: bool = False
     unhealthy_after_s: float | None = None
+    unhealthy_if_file: str | None = None  # GET /health answers 503 while this file exists
     ledger_dir: str | None = None
 
     @classmethod
@@ -57,6 +58,7 @@ class SampleSettings:
             task_id=env.get("MESOS_TASK_ID") or None,
             unhealthy=env.get("SAMPLE_UNHEALTHY", "") == "1",
             unhealthy_after_s=after_s,
+            unhealthy_if_file=env.get("SAMPLE_UNHEALTHY_IF_FILE") or None,
             ledger_dir=env.get("SAMPLE_LEDGER_DIR") or None,
         )
 
@@ -106,6 +108,8 @@ class WorkState:
 
     def healthy(self) -> bool:
         if self.settings.unhealthy:
+            return False
+        if self.settings.unhealthy_if_file and os.path.exists(self.settings.unhealthy_if_file):
             return False
         after_s = self.settings.unhealthy_after_s
         return after_s is None or time.monotonic() - self.started_monotonic < after_s

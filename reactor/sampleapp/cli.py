@@ -18,6 +18,7 @@ environment:
   MESOS_TASK_ID             task id reported by GET / and in the ledger
   SAMPLE_UNHEALTHY=1        GET /health answers 503
   SAMPLE_UNHEALTHY_AFTER_S  GET /health answers 503 once this many seconds have passed
+  SAMPLE_UNHEALTHY_IF_FILE  GET /health answers 503 while this file exists
   SAMPLE_LEDGER_DIR         on SIGTERM append {task, version, abandoned, completed} to
                             <dir>/ledger.jsonl
 

@@ -1,6 +1,6 @@
 """Many groups deploying at once on one reactor daemon.
 
-    .venv/bin/python -m tests.bench.bench_scale [GROUPS] [INSTANCES]
+    .venv/bin/python -m tests.bench.bench_scale [GROUPS] [INSTANCES] [sqlite|zookeeper]
 
 50 groups (default), each a BLUE app at rest with 4 virtual tasks on the embedded Marathon
 (virtual executor, tasks healthy 0.3 s after start); then 50 GREEN apps are created at once with
@@ -33,6 +33,7 @@ from tests.e2e.machine import header
 from tests.e2e.world import MarathonEvents, wait_for
 from tests.engine.harness import BLUE_STARTED, app_def
 from tests.engine.proxy import RecordingProxy
+from tests.zookeeper import ZooKeeperServer
 
 HEALTH = "healthy-after-0.3s"
 
@@ -60,60 +61,81 @@ async def healthy_counts(http: aiohttp.ClientSession, url: str) -> dict[str, int
         h.get("alive") for h in t.get("healthCheckResults") or [{"alive": False}])) for a in apps}
 
 
-async def main(groups: int, n: int) -> None:
+async def main(groups: int, n: int, backend: str = "sqlite") -> None:
     configure(fmt="console", level="error")
     with tempfile.TemporaryDirectory(prefix="bgscale-") as tmp:
         work = Path(tmp)
-        writes = Writes()
-        async with start_local_marathon_subprocess(executor="virtual", workdir=work) as lm, \
-                aiohttp.ClientSession() as http:
-            async def create(body: dict[str, Any]) -> None:
-                async with http.post(f"{lm.url}/v2/apps", json=body) as r:
-                    assert r.status == 201, await r.text()
+        zk = ZooKeeperServer(work / "zk") if backend == "zookeeper" else None
+        if zk is not None:
+            zk.start()
+        try:
+            history, wall_s, cpu, rss, hwm, internal, samples = await run(work, groups, n, zk)
+        finally:
+            if zk is not None:
+                zk.stop()
+    report(groups, n, backend, history, wall_s, cpu, rss, hwm, internal, samples)
 
-            blues = [f"/g{i}/web" for i in range(groups)]
-            await asyncio.gather(*(create(app_def(b, n, {L.GROUP: f"g{i}", L.STARTED_AT: L.format_timestamp(
-                BLUE_STARTED)}, health=HEALTH)) for i, b in enumerate(blues)))
 
-            async def blues_healthy() -> bool:
-                counts = await healthy_counts(http, lm.url)
-                return all(counts.get(b, 0) >= n for b in blues)
-            await wait_for(blues_healthy, timeout_s=120, what="every BLUE healthy", interval_s=0.5)
-            async with RecordingProxy(lm.url, on_write=writes.on_write) as proxy, \
-                    MarathonEvents(lm.url) as events:
-                daemon = ReactorDaemon(work, [proxy.url], "/nonexistent", drain_source="none",
-                                       lb_driver="none", log_level="warning")
-                async with daemon:
-                    assert daemon.proc is not None
-                    pid = daemon.proc.pid
-                    cpu0, t0 = cpu_s(pid), time.time()
-                    greens = [b + "-v2" for b in blues]
-                    bodies = []
-                    for i, (b, g) in enumerate(zip(blues, greens, strict=True)):
-                        body = definition(g, n, b, 0)
-                        body["labels"][L.GROUP] = f"g{i}"
-                        body["labels"]["LOCALMARATHON_HEALTH"] = HEALTH
-                        bodies.append(body)
-                    await asyncio.gather(*(create(body) for body in bodies))
+async def run(work: Path, groups: int, n: int, zk: ZooKeeperServer | None) -> tuple[Any, ...]:
+    writes = Writes()
+    async with start_local_marathon_subprocess(executor="virtual", workdir=work,
+                                               extra_args=("--lenient",)) as lm, \
+            aiohttp.ClientSession() as http:
+        async def create(body: dict[str, Any]) -> None:
+            async with http.post(f"{lm.url}/v2/apps", json=body) as r:
+                assert r.status == 201, await r.text()
 
-                    async def all_done() -> list[dict[str, Any]] | None:
-                        h = await daemon.history(limit=1000)
-                        return h if len(h) >= groups else None
-                    history = await wait_for(all_done, timeout_s=600, what="every group done", interval_s=0.5)
-                    wall_s = time.time() - t0
-                    cpu = cpu_s(pid) - cpu0
-                    rss, hwm = rss_mib(pid)
-                    internal = histogram(await daemon.metrics_text())
-                    await asyncio.sleep(0.3)  # the last events of the run (bench pacing)
-                samples: dict[str, list[float]] = defaultdict(list)
-                for b, g in zip(blues, greens, strict=True):
-                    for key, vals in pair(proxy, writes, events, b, g, t0).items():
-                        samples[key].extend(vals)
+        blues = [f"/g{i}/web" for i in range(groups)]
+        await asyncio.gather(*(create(app_def(b, n, {L.GROUP: f"g{i}", L.STARTED_AT: L.format_timestamp(
+            BLUE_STARTED)}, health=HEALTH)) for i, b in enumerate(blues)))
+
+        async def blues_healthy() -> bool:
+            counts = await healthy_counts(http, lm.url)
+            return all(counts.get(b, 0) >= n for b in blues)
+        await wait_for(blues_healthy, timeout_s=120, what="every BLUE healthy", interval_s=0.5)
+        async with RecordingProxy(lm.url, on_write=writes.on_write) as proxy, \
+                MarathonEvents(lm.url) as events:
+            daemon = ReactorDaemon(work, [proxy.url], "/nonexistent", drain_source="none",
+                                   lb_driver="none", log_level="warning")
+            if zk is not None:
+                with daemon.config.open("a") as fh:
+                    fh.write(f'\n[coordination]\nbackend = "zookeeper"\nhosts = "{zk.hosts}"\n')
+            async with daemon:
+                assert daemon.proc is not None
+                pid = daemon.proc.pid
+                cpu0, t0 = cpu_s(pid), time.time()
+                greens = [b + "-v2" for b in blues]
+                bodies = []
+                for i, (b, g) in enumerate(zip(blues, greens, strict=True)):
+                    body = definition(g, n, b, 0)
+                    body["labels"][L.GROUP] = f"g{i}"
+                    body["labels"]["LOCALMARATHON_HEALTH"] = HEALTH
+                    bodies.append(body)
+                await asyncio.gather(*(create(body) for body in bodies))
+
+                async def all_done() -> list[dict[str, Any]] | None:
+                    h = await daemon.history(limit=1000)
+                    return h if len(h) >= groups else None
+                history = await wait_for(all_done, timeout_s=600, what="every group done", interval_s=0.5)
+                wall_s = time.time() - t0
+                cpu = cpu_s(pid) - cpu0
+                rss, hwm = rss_mib(pid)
+                internal = histogram(await daemon.metrics_text())
+                await asyncio.sleep(0.3)  # the last events of the run (bench pacing)
+            samples: dict[str, list[float]] = defaultdict(list)
+            for b, g in zip(blues, greens, strict=True):
+                for key, vals in pair(proxy, writes, events, b, g, t0).items():
+                    samples[key].extend(vals)
+    return history, wall_s, cpu, rss, hwm, internal, samples
+
+
+def report(groups: int, n: int, backend: str, history: Any, wall_s: float, cpu: float, rss: float,
+           hwm: float, internal: Any, samples: Any) -> None:
     outcomes: dict[str, int] = defaultdict(int)
     for h in history:
         outcomes[h["outcome"]] += 1
     print(header(f"bench_scale: {groups} groups x {n} instances deploying at once, one daemon, batch 1, "
-                 f"lb none, drain none, virtual tasks (healthy 0.3 s after start)"))
+                 f"lb none, drain none, virtual tasks (healthy 0.3 s after start); coordination {backend}"))
     print(f"completed: {outcomes.get('completed', 0)}/{groups} {dict(outcomes)}; wall time until the last: "
           f"{wall_s:.1f} s")
     print(f"daemon CPU: {cpu:.1f} s over {wall_s:.1f} s ({cpu / wall_s:.0%} of one core); RSS {rss:.0f} MiB "
@@ -132,5 +154,6 @@ async def main(groups: int, n: int) -> None:
 
 
 if __name__ == "__main__":
-    args = [int(a) for a in sys.argv[1:]]
-    asyncio.run(main(args[0] if args else 50, args[1] if len(args) > 1 else 4))
+    args = [int(a) for a in sys.argv[1:3]]
+    asyncio.run(main(args[0] if args else 50, args[1] if len(args) > 1 else 4,
+                     sys.argv[3] if len(sys.argv) > 3 else "sqlite"))

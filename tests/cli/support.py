@@ -147,6 +147,7 @@ source = "none"
 [deploy]
 batch_size = 1
 health_timeout_s = 30.0
+rollback_window_s = 0.0
 {deploy}
 
 [api]

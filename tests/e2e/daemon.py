@@ -26,13 +26,15 @@ REPO = Path(__file__).resolve().parents[2]
 class ReactorDaemon:
     def __init__(self, workdir: Path, urls: list[str], socket: Path | str, *,
                  drain_source: str = "prometheus",
-                 lease_ttl_s: float = 2.0, lb_driver: str = "haproxy", log_level: str = "info") -> None:
+                 lease_ttl_s: float = 2.0, lb_driver: str = "haproxy", log_level: str = "info",
+                 deploy: dict[str, Any] | None = None) -> None:
         self.api_port = free_port()
         self.api = f"http://127.0.0.1:{self.api_port}"
         data = settings_dict(urls, socket, workdir / "daemon.db", drain_source=drain_source,
                              lease_ttl_s=lease_ttl_s, api_listen=f"127.0.0.1:{self.api_port}",
                              lb_driver=lb_driver)
         data["log"]["level"] = log_level
+        data["deploy"].update(deploy or {})
         self.config = workdir / "reactor.toml"
         self.config.write_text(to_toml(data))
         self.log = workdir / "reactor.log"

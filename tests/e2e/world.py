@@ -106,7 +106,7 @@ def settings_dict(urls: list[str], socket: Path | str, state_path: Path, *, drai
         "marathon": {"urls": urls, "event_idle_timeout_s": 30},
         "lb": {"driver": lb_driver, "haproxy": {"socket": str(socket), "backend": "{group}"}},
         "drain": drain,
-        "deploy": {"health_timeout_s": 120},
+        "deploy": {"health_timeout_s": 120, "rollback_window_s": 0.0},
         "api": {"listen": api_listen},
         "state": {"path": str(state_path), "lease_ttl_s": lease_ttl_s},
         "log": {"format": "json", "level": "warning"},

@@ -161,7 +161,7 @@ def make_settings(tmp_path: Path, marathon_url: str, *, lb: dict[str, Any] | Non
         "marathon": {"urls": [marathon_url], "event_idle_timeout_s": 5.0},
         "lb": lb or {"driver": "none"},
         "drain": {"source": "none", **(drain or {})},
-        "deploy": {"batch_size": 1, "health_timeout_s": 20.0, **(deploy or {})},
+        "deploy": {"batch_size": 1, "health_timeout_s": 20.0, "rollback_window_s": 0.0, **(deploy or {})},
         "api": {"listen": f"127.0.0.1:{free_port()}"},
         "state": {"path": str(tmp_path / state_name), "lease_ttl_s": lease_ttl_s},
         "log": {"format": "console", "level": "warning"},

@@ -45,7 +45,7 @@ class Reactor:
         self.cfg.write_text(
             f'[marathon]\nurls = ["{marathon_url}"]\nevent_idle_timeout_s = 5\n'
             '[lb]\ndriver = "none"\n[drain]\nsource = "none"\n'
-            '[deploy]\nbatch_size = 1\nhealth_timeout_s = 60\n'
+            '[deploy]\nbatch_size = 1\nhealth_timeout_s = 60\nrollback_window_s = 0\n'
             f'[api]\nlisten = "127.0.0.1:{self.api_port}"\n'
             f'[state]\npath = "{tmp_path / "state.db"}"\nlease_ttl_s = 1.0\n'
             '[log]\nformat = "json"\nlevel = "info"\n')

@@ -53,7 +53,8 @@ async def test_cli_serves_and_stops_on_sigterm_without_orphans(tmp_path: Path) -
 
 
 async def test_cli_rejects_bad_input_with_exit_2() -> None:
-    for args in (["--port-range", "30000-20000"], ["--credentials", "nocolon"]):
+    bad = (["--port-range", "30000-20000"], ["--credentials", "nocolon"], ["--enable-features", "nope"])
+    for args in bad:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -68,3 +69,37 @@ async def test_cli_rejects_bad_input_with_exit_2() -> None:
         out, err = await asyncio.wait_for(proc.communicate(), 20)
         assert proc.returncode == 2 and out == b""
         assert b"bluegreen local-marathon:" in err
+
+
+async def test_cli_lenient_and_task_killing_flags() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "reactor",
+        "local-marathon",
+        "--port",
+        "0",
+        "--executor",
+        "virtual",
+        "--lenient",
+        "--enable-features",
+        "task_killing",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        assert proc.stdout is not None
+        line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
+        url = line.split(" on ", 1)[1].strip()
+        app = {"id": "/l", "cmd": "x", "instances": 0, "healthChecks": [{"intervalSeconds": 0.5}]}
+        async with aiohttp.ClientSession() as http:
+            async with http.post(url + "/v2/apps", json=app) as r:
+                assert r.status == 201, await r.text()  # fractional seconds accepted with --lenient
+            async with http.get(url + "/v2/info") as r:
+                assert (await r.json())["marathon_config"]["features"] == ["task_killing"]
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 15) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()

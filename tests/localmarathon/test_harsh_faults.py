@@ -141,14 +141,39 @@ async def test_reorder_events_swaps_within_the_window_and_zero_clears(http: aioh
             await wait_for(lambda: _open_streams(lm, 1), what="stream")
             await fault(lm, http, {"reorder_events": {"window_ms": 300, "seed": 1}})
             assert lm.state is not None
-            sent = [f"/a{i}" for i in range(40)]
+            sent = [f"/a{i}" for i in range(40)]  # 40 apps: 40 independent sources
             for app_id in sent:
                 lm.state.bus.publish({"appId": app_id, "eventType": "app_terminated_event", "timestamp": "t"})
             await fault(lm, http, {"reorder_events": {"window_ms": 0}})
             lm.state.bus.publish({"appId": "/stop", "eventType": "app_terminated_event", "timestamp": "t"})
             got = [e["appId"] for e in await read_frames(stream, "app_terminated_event")]
         assert sorted(got[:-1]) == sorted(sent) and got[-1] == "/stop"  # none lost, none duplicated
-        assert got[:-1] != sent  # 40 events with random holds of 0-300 ms: some swapped
+        assert got[:-1] != sent  # 40 events of 40 apps with random holds of 0-300 ms: some swapped
+
+
+async def test_reordering_keeps_one_sources_order(http: aiohttp.ClientSession) -> None:
+    """One actor's events (one instance's status updates) stay in order; sources interleave."""
+    async with LocalMarathon(port=0, executor="virtual") as lm:
+        async with http.get(lm.url + "/v2/events?event_type=status_update_event", headers=SSE) as stream:
+            await wait_for(lambda: _open_streams(lm, 1), what="stream")
+            await fault(lm, http, {"reorder_events": {"window_ms": 300, "seed": 2}})
+            assert lm.state is not None
+            for n in range(20):
+                for inst in ("a", "b"):
+                    lm.state.bus.publish(
+                        {"taskId": f"x.instance-{inst}._app.{n}", "eventType": "status_update_event"}
+                    )
+            await fault(lm, http, {"reorder_events": {"window_ms": 0}})
+            lm.state.bus.publish({"taskId": "stop.instance-s._app.1", "eventType": "status_update_event"})
+            got: list[str] = []
+            while not got or got[-1] != "stop.instance-s._app.1":
+                line = (await asyncio.wait_for(stream.content.readline(), 10)).decode()
+                if line.startswith("data: "):
+                    got.append(json.loads(line[6:])["taskId"])
+        for inst in ("a", "b"):
+            mine = [t for t in got if f".instance-{inst}." in t]
+            assert mine == [f"x.instance-{inst}._app.{n}" for n in range(20)]
+        assert got[:-1] != [f"x.instance-{i}._app.{n}" for n in range(20) for i in ("a", "b")]
 
 
 async def _open_streams(lm: LocalMarathon, n: int) -> bool:

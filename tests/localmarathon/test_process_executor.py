@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 
 from reactor.localmarathon.server import LocalMarathon
+from tests.e2e.world import PortBlock
 from tests.localmarathon.conftest import Recorder, wait_for
 
 
@@ -38,8 +39,15 @@ async def read_pids(path: Path) -> list[int]:
 
 @pytest.fixture
 async def plm() -> AsyncIterator[LocalMarathon]:
-    async with LocalMarathon(port=0, executor="process", port_range=(31000, 31999), lenient=True) as server:
-        yield server
+    # An exclusive block of host ports: ports are handed out in order from the range's start, so two
+    # pytest-xdist workers sharing one fixed range both gave their first task port 31000 (checked
+    # free by each, bound later by one): the other task failed to bind while the health checks of
+    # both Marathons reached the one server that did — the kill-relaunch test then waited for a
+    # TASK_KILLED of a task that had already failed.
+    with PortBlock() as ports:
+        async with LocalMarathon(port=0, executor="process", port_range=(ports.first, ports.last),
+                                 lenient=True) as server:
+            yield server
 
 
 @pytest.fixture
@@ -84,7 +92,7 @@ async def test_task_environment(plm: LocalMarathon, http: aiohttp.ClientSession,
     assert env["HOST"] == "127.0.0.1" and env["MARATHON_APP_ID"] == "/envy"
     assert env["MESOS_TASK_ID"] == task["id"] and env["MARATHON_APP_VERSION"] == task["version"]
     assert env["MARATHON_APP_LABEL_TEAM_NAME"] == "blue" and env["GREETING"] == "hello"
-    assert all(31000 <= p <= 31999 for p in task["ports"])
+    assert all(plm.port_range[0] <= p <= plm.port_range[1] for p in task["ports"])
 
 
 async def test_http_server_becomes_healthy_then_kill_relaunches(

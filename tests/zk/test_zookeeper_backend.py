@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -61,6 +62,14 @@ async def test_two_backends_contend_one_acts_and_release_hands_over(
     await a.release("/prod/web")
     assert not a.may_act("/prod/web")
     assert await b.acquire("/prod/web") and b.acting_for() == {"/prod/web", "/prod/api"}
+
+
+async def test_heartbeats_keep_an_idle_holder_trusted_past_the_session(zookeeper: ZooKeeperServer) -> None:
+    async with backend(zookeeper, "a", session_s=0.8) as a:
+        assert await a.acquire("/g")
+        ops = a._session.ops
+        await wait_until(lambda: a._session.ops >= ops + 8, what="heartbeats over two sessions")
+        assert a.may_act("/g") and await a.confirm("/g") and a.ok
 
 
 async def test_intent_is_fenced_by_the_lease(pair: tuple[ZooKeeperBackend, ...]) -> None:
@@ -158,6 +167,39 @@ async def test_history_is_bounded_and_idempotent(pair: tuple[ZooKeeperBackend, .
     assert await a.append_history(hist("/g", "d0")), "a pruned deployment's marker is gone too"
     with pytest.raises(InvalidRecord, match="lacks"):
         await a.append_history({"group": "/g"})
+
+
+async def test_prune_keeps_the_newest_per_group_with_their_claims(pair: tuple[ZooKeeperBackend, ...]) -> None:
+    a, b = pair
+    for i in range(4):
+        assert await a.append_history(hist("/g", f"d{i}", at=float(i)))
+        assert await a.claim_delivery(f"d{i}:deployment.completed:1", "slack")
+    assert await a.append_history(hist("/h", "h0"))
+    await a.record_command("/g", "pause", source="cli")
+    counts = await b.prune(history_max=2, history_days=0)
+    assert counts == {"history": 2, "deliveries": 2, "commands": 0}
+    assert [r["deployment_id"] for r in await a.list_history("/g")] == ["d3", "d2"]
+    assert [r["deployment_id"] for r in await a.list_history("/h")] == ["h0"]
+    assert not await a.claim_delivery("d3:deployment.completed:1", "slack"), "kept claims stay"
+    assert await a.claim_delivery("d0:deployment.completed:1", "slack"), "pruned claims are gone"
+    assert await b.prune(history_max=2, history_days=0) == {"history": 0, "deliveries": 0, "commands": 0}
+
+
+
+async def test_prune_by_age(zookeeper: ZooKeeperServer) -> None:
+    async with backend(zookeeper, "a") as a:
+        assert await a.append_history(hist("/g", "old"))
+        assert await a.claim_delivery("other:1", "slack")
+        await a.record_command("/g", "pause", source="cli")
+        await a.save_intent("/g", {"kept": True}, finished=True)
+        assert await a.prune(history_max=0, history_days=1) == {"history": 0, "deliveries": 0, "commands": 0}
+    two_days_later = ZooKeeperBackend(zookeeper.hosts, owner="later", session_timeout_s=SESSION_S,
+                                      wall=lambda: time.time() + 2 * 86400)
+    async with two_days_later as later:
+        assert await later.prune(history_max=0, history_days=1) == {"history": 1, "deliveries": 1,
+                                                                    "commands": 1}
+        assert await later.list_history() == [] and await later.list_commands() == []
+        assert await later.load_intent("/g") == {"kept": True}, "intents are never pruned"
 
 
 async def test_one_megabyte_limit_gives_a_clear_store_error(pair: tuple[ZooKeeperBackend, ...]) -> None:

@@ -40,6 +40,7 @@ from reactor.adapters.lb.names import (
 
 log = structlog.get_logger(__name__)
 
+CLI_SLOTS = 8  # concurrent runtime-API connections (HAProxy's default stats maxconn is 10)
 _STAT_BACKEND = 2
 _STAT_SERVER = 4
 
@@ -69,6 +70,18 @@ class HaproxyLoadBalancer(Lifecycle):
         self._health_check = health_check.strip() if health_check else None
         self._busy_timeout_s = remove_busy_timeout_s
         self._retry_s = remove_retry_interval_s
+        self._slots: asyncio.Semaphore | None = None  # created on the running loop
+        self.commands_sent = 0  # runtime-API commands (one unix-socket connection each)
+
+    async def _send(self, command: str) -> str:
+        """One runtime-API command, at most CLI_SLOTS at once: HAProxy's stats socket accepts
+        10 connections by default (`stats maxconn`) and drops the rest ("connection lost"), which
+        a refill of many groups at once after a restart would otherwise hit."""
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(CLI_SLOTS)
+        async with self._slots:
+            self.commands_sent += 1
+            return await self._api.run(command)
 
     @property
     def target(self) -> str:
@@ -76,10 +89,18 @@ class HaproxyLoadBalancer(Lifecycle):
 
     async def version(self) -> str:
         """HAProxy's version string (`show version`), e.g. "2.6.12-1+deb12u4"."""
-        return (await self._api.run("show version")).strip()
+        return (await self._send("show version")).strip()
+
+    async def process_info(self) -> tuple[str, int]:
+        """(Pid, Uptime_sec) of the HAProxy process answering `show info`: a new pid or a
+        smaller uptime means HAProxy was restarted or reloaded (runtime-added servers lost)."""
+        info = dict(line.split(": ", 1) for line in (await self._send("show info")).splitlines()
+                    if ": " in line)
+        uptime = info.get("Uptime_sec", "").strip()
+        return info.get("Pid", "?").strip(), int(uptime) if uptime.isdigit() else 0
 
     async def _run(self, backend: str, command: str) -> Outcome:
-        answer = await self._api.run(command)
+        answer = await self._send(command)
         outcome = answers.classify(answer, command=command, backend=backend, target=self.target)
         if outcome is Outcome.NOT_DYNAMIC:
             raise BackendNotDynamic(backend, await self._algorithm(backend))
@@ -87,7 +108,7 @@ class HaproxyLoadBalancer(Lifecycle):
 
     async def _algorithm(self, backend: str) -> str:
         command = f"show stat {backend} {_STAT_BACKEND} -1"
-        rows = answers.parse_stat(await self._api.run(command), command=command)
+        rows = answers.parse_stat(await self._send(command), command=command)
         return next((r.get("algo") or "?" for r in rows if r.get("svname") == "BACKEND"), "?")
 
     @staticmethod
@@ -112,13 +133,13 @@ class HaproxyLoadBalancer(Lifecycle):
     async def observe(self, backend: str) -> dict[str, PoolServer]:
         self._check_backend(backend)
         command = f"show servers state {backend}"
-        text = await self._api.run(command)
+        text = await self._send(command)
         if not text.startswith("1"):
             answers.classify(text, command=command, backend=backend, target=self.target)
             raise LbProtocolError(text, command)
         rows = answers.parse_servers_state(text, command=command)
         command = f"show stat {backend} {_STAT_SERVER} -1"
-        text = await self._api.run(command)
+        text = await self._send(command)
         if not text.startswith("# "):
             answers.classify(text, command=command, backend=backend, target=self.target)
         stats = {

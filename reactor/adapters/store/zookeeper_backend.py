@@ -1,8 +1,8 @@
 """ZooKeeper behind the async `Coordination` and `StateBackend` contracts (any number of replicas).
 
-Owns per-group leases and their fencing; the state half is zookeeper_state, the session and its
-trust clock zookeeper_session, the znode layout zookeeper_layout. It must not decide anything
-about deployments.
+Owns per-group leases and their fencing; the state half is zookeeper_state (retention in
+zookeeper_retention), the session and its trust clock zookeeper_session, the znode layout
+zookeeper_layout. It must not decide anything about deployments.
 
 Why per-group leases rather than one elected leader: groups are independent, so replicas share
 the work (each acts for the groups it holds), a lost or contested group stops only that group,
@@ -30,14 +30,14 @@ import time
 from collections.abc import Callable
 
 from reactor.adapters.store import zookeeper_layout as zl
+from reactor.adapters.store.zookeeper_retention import ZkRetention
 from reactor.adapters.store.zookeeper_session import ZkSession
-from reactor.adapters.store.zookeeper_state import ZkState
 
 #: housekeeping of hook delivery claims (seconds between sweeps)
 SWEEP_EVERY_S = 3600.0
 
 
-class ZooKeeperBackend(ZkState):
+class ZooKeeperBackend(ZkRetention):
     """Leases, intents, history, deliveries and commands under one ZooKeeper root, async."""
 
     kind = "zookeeper"
@@ -55,16 +55,21 @@ class ZooKeeperBackend(ZkState):
         self._connect_timeout_s = connect_timeout_s if connect_timeout_s is not None else session_timeout_s
         self._held: dict[str, tuple[str, int]] = {}  # group -> (lease znode, session id)
         self._lost_callbacks: list[Callable[[set[str]], None]] = []
+        self._beat: asyncio.Task[None] | None = None
 
     # lifecycle ---------------------------------------------------------------------------------
     async def __aenter__(self) -> ZooKeeperBackend:
         """Connect (kazoo keeps retrying in the background); ok False while not connected."""
         self._session.start(on_lost=self._session_lost, on_suspended=self._suspended)
+        self._beat = asyncio.create_task(self._heartbeats(), name="zookeeper_heartbeat")
         if not await self._session.wait_connected(self._connect_timeout_s):
             self.ok, self.problem = False, f"{self.label}: not connected (retrying)"
         return self
 
     async def __aexit__(self, *_exc: object) -> None:
+        if self._beat is not None:
+            self._beat.cancel()
+            await asyncio.gather(self._beat, return_exceptions=True)
         for group in list(self._held):
             try:
                 await self.release(group)
@@ -143,17 +148,21 @@ class ZooKeeperBackend(ZkState):
         self._lost_callbacks.append(callback)
 
     async def run(self) -> None:
-        """Heartbeat every quarter of the session timeout (keeps trust fresh), sweep deliveries."""
-        next_sweep = time.monotonic() + 60.0
+        """Housekeeping until cancelled: sweep old delivery claims. (Heartbeats, which keep the
+        fencing trust fresh, run from __aenter__ on, so a CLI that never calls run() is fenced
+        correctly too.)"""
+        while True:
+            try:
+                await self.forget_deliveries(before_s=self._wall() - zl.DELIVERY_RETENTION_S)
+            except Exception:
+                pass
+            await asyncio.sleep(SWEEP_EVERY_S)
+
+    async def _heartbeats(self) -> None:
+        """Every quarter of the session timeout: one round trip (keeps `may_act` trust fresh)."""
         while True:
             await asyncio.sleep(self._session.timeout_s / 4)
             await self.heartbeat_once()
-            if time.monotonic() >= next_sweep:
-                next_sweep = time.monotonic() + SWEEP_EVERY_S
-                try:
-                    await self.forget_deliveries(before_s=self._wall() - zl.DELIVERY_RETENTION_S)
-                except Exception:
-                    pass
 
     async def heartbeat_once(self) -> bool:
         """One round trip; False (ok False, problem set) when the server did not answer."""

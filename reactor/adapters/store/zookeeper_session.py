@@ -43,6 +43,7 @@ class ZkSession:
         self._on_lost: Callable[[], None] = lambda: None
         self._on_suspended: Callable[[], None] = lambda: None
         self._connected = asyncio.Event()
+        self.ops = 0  # requests sent to ZooKeeper (heartbeats included), for benchmarks/metrics
         self.client.add_listener(self._listener)
 
     # lifecycle ---------------------------------------------------------------------------------
@@ -119,6 +120,7 @@ class ZkSession:
             except RuntimeError:
                 pass
 
+        self.ops += 1
         start().rawlink(done)
         value = await asyncio.wait_for(fut, self.timeout_s)
         self._mark_heard(session, sent)

@@ -208,19 +208,6 @@ class ZkState:
         claimed: bool = await self._op("claim delivery", claim)
         return claimed
 
-    async def forget_deliveries(self, *, before_s: float) -> int:
-        """Drop delivery claims made before `before_s` (housekeeping); returns how many."""
-        async def forget() -> int:
-            parent, dropped = self._layout.deliveries(), 0
-            for child in await self._children(parent):
-                got = await self._get(f"{parent}/{child}")
-                if got is not None and got[1].ctime / 1000.0 < before_s:
-                    await self._delete(f"{parent}/{child}")
-                    dropped += 1
-            return dropped
-        count: int = await self._op("forget deliveries", forget)
-        return count
-
     async def record_command(self, group: str, command: str, *, source: str) -> None:
         body = {"group": group, "command": command, "source": source, "at": self._wall(),
                 "owner": self.owner}
@@ -236,47 +223,3 @@ class ZkState:
         result: list[dict[str, Any]] = await self._op(
             "list commands", lambda: self._newest(self._layout.commands_dir(), group, limit))
         return result
-
-    # retention -------------------------------------------------------------------------------------
-    async def prune(self, *, history_max: int, history_days: float) -> dict[str, int]:
-        """Retention (StateBackend.prune): history beyond the newest `history_max` per group or
-        created more than `history_days` ago, with its id marker; older delivery claims and
-        commands. Creation time (ctime) stands for finished_at: a record is written at the end."""
-        cutoff = self._wall() - history_days * 86400.0 if history_days > 0 else None
-
-        async def prune() -> dict[str, int]:
-            counts = {"history": 0, "deliveries": 0, "commands": 0}
-            hist = self._layout.history_dir()
-            for gdir in await self._children(hist):
-                group = zl.unname(gdir)
-                parent = f"{hist}/{gdir}"
-                children = sorted((c for c in await self._children(parent) if c.startswith("h-")),
-                                  key=zl.sequence, reverse=True)
-                for rank, child in enumerate(children):
-                    got = await self._get(f"{parent}/{child}")
-                    if got is None:
-                        continue
-                    too_many = history_max > 0 and rank >= history_max
-                    too_old = cutoff is not None and got[1].ctime / 1000.0 < cutoff
-                    if too_many or too_old:
-                        body = zl.decode(got[0])
-                        await self._delete(self._layout.history_id(group, str(body.get("deployment_id"))))
-                        await self._delete(f"{parent}/{child}")
-                        counts["history"] += 1
-            if cutoff is not None:
-                counts["deliveries"] = await self._older_than(self._layout.deliveries(), cutoff)
-                cmds = self._layout.commands_dir()
-                for gdir in await self._children(cmds):
-                    counts["commands"] += await self._older_than(f"{cmds}/{gdir}", cutoff)
-            return counts
-        result: dict[str, int] = await self._op("prune", prune)
-        return result
-
-    async def _older_than(self, parent: str, cutoff_s: float) -> int:
-        dropped = 0
-        for child in await self._children(parent):
-            got = await self._get(f"{parent}/{child}")
-            if got is not None and got[1].ctime / 1000.0 < cutoff_s:
-                await self._delete(f"{parent}/{child}")
-                dropped += 1
-        return dropped

@@ -1,0 +1,89 @@
+"""The rollback window under load, with the daemon: GREEN completes (BLUE kept at 0 instances),
+then turns unhealthy within the window; the reactor rolls back by itself: BLUE scaled back up,
+its healthy tasks into the pool, GREEN drained and deleted. The outcome and the reason go to
+history. Failed requests are reported; with the recommended HAProxy settings there are none."""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from reactor.cli.demo.scenario import healthy_running_tasks
+from reactor.core.labels import green_labels
+from tests.e2e.checks import CLOCK_SLACK_S
+from tests.e2e.daemon import ReactorDaemon
+from tests.e2e.world import APP_ID, GROUP, LoadShape, World, now_utc, wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
+N = 3
+GREEN_ID = APP_ID + "-v2"
+
+
+async def _create(world: World, app_id: str, version: str, previous: str | None, started_ago_s: float,
+                  env: dict[str, str] | None = None) -> None:
+    started = now_utc() - timedelta(seconds=started_ago_s)
+    labels = green_labels(group=GROUP, target_instances=N, started_at=started, previous=previous)
+    body = {**world.definition(version, 0, labels=labels, env=env), "id": app_id}
+    status, answer = await world.rest("POST", "/v2/apps", body)
+    assert status == 201, answer
+
+
+async def _phase(daemon: ReactorDaemon) -> str | None:
+    async with aiohttp.ClientSession() as s, s.get(f"{daemon.api}/v1/deployments/{GROUP}") as r:
+        return (await r.json()).get("phase") if r.status == 200 else None
+
+
+async def _history(daemon: ReactorDaemon, n: int) -> list[dict[str, Any]] | None:
+    history = await daemon.history()
+    return history if len(history) >= n else None
+
+
+async def test_green_unhealthy_within_the_window_rolls_back(workdir: Path) -> None:
+    shape = LoadShape()
+    flag = workdir / "green-unhealthy"
+    async with World(workdir) as world:
+        daemon = ReactorDaemon(workdir, world.marathon_urls, world.hap.stats_socket,
+                               deploy={"rollback_window_s": 120.0})
+        await daemon.start()
+        try:
+            await _create(world, APP_ID, "v1", None, started_ago_s=3600)  # first deploy: no window
+            await wait_for(lambda: _history(daemon, 1), timeout_s=60, what="BLUE put into service")
+            load = shape.generator(world.hap.url)
+            async with load:
+                wall0 = time.time()
+                await load.wait_for(lambda s: s.ok >= shape.rate_per_s, timeout_s=30)
+                await _create(world, GREEN_ID, "v2", APP_ID, started_ago_s=0,
+                              env={"SAMPLE_UNHEALTHY_IF_FILE": str(flag)})
+                await wait_for(lambda: _in_window(daemon), timeout_s=90, what="the rollback window")
+                blue = await world.app(APP_ID)
+                assert blue is not None and blue["instances"] == 0  # kept, not deleted
+                in_window_s = time.time() - wall0
+                flag.touch()  # GREEN turns unhealthy after the deployment completed its shifts
+                history = await wait_for(lambda: _history(daemon, 2), timeout_s=90,
+                                         what="the automatic rollback")
+                ok = load.summary().ok
+                await load.wait_for(lambda s: s.ok >= ok + shape.rate_per_s, timeout_s=30)
+            apps = await world.group_apps()
+            summary = load.summary().to_dict()
+        finally:
+            await daemon.stop()
+    done_s = datetime.fromisoformat(history[0]["finished_at"]).timestamp() - wall0
+    late = [r for r in load.records if r.ok and r.start_s > done_s + CLOCK_SLACK_S]
+    print("\nE2E rollback-window", {"failed": summary["failed"], "sent": summary["sent"],
+                                    "reasons": summary["failure_reasons"],
+                                    "window_reached_s": round(in_window_s, 3), "history": history[0]})
+    assert history[0]["outcome"] == "rolled_back", history[0]
+    assert "rollback window" in (history[0]["reason"] or ""), history[0]
+    assert [a["id"] for a in apps] == [APP_ID]
+    assert apps[0]["instances"] == N and len(healthy_running_tasks(apps[0])) == N
+    assert summary["failed"] == 0, summary["failure_reasons"]
+    assert late and all(r.version == "v1" for r in late)  # BLUE alone serves after the rollback
+
+
+async def _in_window(daemon: ReactorDaemon) -> bool:
+    return await _phase(daemon) == "rollback_window"
