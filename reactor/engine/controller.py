@@ -72,7 +72,6 @@ class GroupController:
         self._gate_running = False
         self._store_failures = 0
         self.store_problem: str | None = None  # the last round failed on the store (for /readyz)
-        self._driving: str | None = None  # the deployment this controller drives (logged once)
         self._definition: dict[str, Any] | None = None  # GREEN's definition read on adoption
 
     # ---- inputs ----------------------------------------------------------------------------------
@@ -105,18 +104,20 @@ class GroupController:
             if not await d.backend.acquire(self.group):
                 return d.settings.state.lease_ttl_s / 2
         r = d.clock.read()
+        fresh = self._cached is None
         stored = await self._load()
         apps = group_apps(d.view, self.group)
         intent = start_or_continue(
             self.group, apps, stored.intent, may_start=self._may_start(),
             deployment_id=str(uuid.uuid4()), now=r.wall)
-        if intent is not None and not intent.finished and intent.deployment_id != self._driving:
-            # adopted from Marathon, or recorded by another process (e.g. `deploy` handing over)
-            self._driving = intent.deployment_id
+        if intent is not None and not intent.finished and (intent is not stored.intent or fresh):
+            # a new deployment adopted from Marathon, or one recorded by another process (the
+            # CLI that created GREEN, a replica that died) that this one continues from now on
             log.info("deployment taken over", green=intent.green_app, blue=intent.blue_app,
-                     target=intent.target_instances)
-        if intent is not stored.intent and intent is not None and intent.green_definition is None:
-            self._read_definition(intent.green_app)
+                     target=intent.target_instances,
+                     recorded=intent is stored.intent)
+            if intent.green_definition is None and intent is not stored.intent:
+                self._read_definition(intent.green_app)
         if intent is None or intent.finished:
             requeue = await self.pool.keep(apps, stored.intent, trigger, r)
             await self._release()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Any
 from reactor.cli.demo.load import LoadGenerator
 from reactor.core.labels import green_labels
 from tests.e2e.daemon import ReactorDaemon
-from tests.e2e.world import APP_ID, GROUP, World, now_utc
+from tests.e2e.world import APP_ID, GROUP, World, now_utc, to_toml, wait_for
 from tests.soak import faults, invariants
 from tests.soak.plan import Draw
 from tests.soak.watch import MarathonWatch
@@ -28,6 +29,7 @@ from tests.soak.watch import MarathonWatch
 RETRY_ON = "all-retryable-errors"
 HEALTH = {"health_timeout_s": 2.0, "max_consecutive_failures": 5}  # tolerant of a loaded machine
 GREEN_HEALTH_TIMEOUT_S = 15  # per-deployment label: a bad GREEN is rolled back after this
+ROLLBACK_WINDOW_S = 4.0  # [deploy] rollback_window_s: GREEN failing this soon after the switch rolls back
 
 
 @dataclass
@@ -61,6 +63,7 @@ class Soak:
                 MarathonWatch(world.lm.url) as watch:
             daemon = ReactorDaemon(self.workdir, world.marathon_urls, world.hap.stats_socket,
                                    lease_ttl_s=2.0, log_level="warning")
+            _short_rollback_window(daemon)
             await daemon.start()
             try:
                 await self._first(world, daemon)
@@ -133,6 +136,7 @@ class Soak:
             v.violations.append(f"no outcome within {self.cfg.deploy_timeout_s:.0f}s: {status}")
             return Result(draw, None, duration, v.violations, applied.result)
         self.deployments_done += 1
+        await _leader_back(world)  # a failover's election may outlast the deployment
         self.serving_id = invariants.check_outcome(record, exp, v)
         invariants.check_history(await daemon.history(limit=200), exp, v)
         await invariants.check_apps(world, self.serving_id, exp, v)
@@ -163,6 +167,22 @@ class Soak:
                 self._ledger_seen.add(key)
                 out.append(e)
         return out
+
+
+def _short_rollback_window(daemon: ReactorDaemon) -> None:
+    """The daemon's config with `[deploy] rollback_window_s` short: each deployment stays open
+    that long after its last switch (a GREEN failing meanwhile is rolled back)."""
+    data = tomllib.loads(daemon.config.read_text())
+    data["deploy"]["rollback_window_s"] = ROLLBACK_WINDOW_S
+    daemon.config.write_text(to_toml(data))
+
+
+async def _leader_back(world: World) -> None:
+    async def answering() -> bool:
+        status, _ = await world.rest("GET", "/v2/apps")
+        return status == 200
+
+    await wait_for(answering, timeout_s=60, what="Marathon answering after its election")
 
 
 async def _status(daemon: ReactorDaemon) -> str:
