@@ -101,9 +101,12 @@ class DaemonApi:
             return str(body.get("message") or body.get("error") or body)
         return str(body)
 
-    async def events(self, group: str | None = None) -> AsyncIterator[dict[str, Any]]:
-        """Deploy events from /v1/events (SSE) as dicts, until the daemon closes the stream."""
-        url = f"{self.base}/v1/events" + (f"?group={group}" if group else "")
+    async def events(self, group: str | None = None, recent: int = 0) -> AsyncIterator[dict[str, Any]]:
+        """Deploy events from /v1/events (SSE) as dicts, until the daemon closes the stream;
+        `recent`: first the last N the daemon buffered."""
+        params = (f"group={group}" if group else "", f"recent={recent}" if recent else "")
+        query = "&".join(q for q in params if q)
+        url = f"{self.base}/v1/events" + (f"?{query}" if query else "")
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=5)
         try:
             async with self._session(timeout) as s, \

@@ -19,7 +19,7 @@ from typing import Any, TextIO
 from reactor.cli.apiclient import ApiRefused, DaemonApi
 from reactor.cli.common import CliError, add_config_argument, report, settings_from
 from reactor.cli.exitcodes import Exit
-from reactor.cli.watchview import WatchModel
+from reactor.cli.watchview import LAST_EVENTS, WatchModel
 
 REFRESH_S = 1.0
 FINAL_EVENT_S = 3.0
@@ -46,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
         if until_done and not args.group:
             raise CliError("--until-done needs a GROUP", Exit.BAD_INPUT)
         api = DaemonApi.from_settings(settings, args.api)
-        row = asyncio.run(follow(api, args.group, until_done=until_done, json_lines=args.json))
+        row = asyncio.run(follow(api, args.group, until_done=until_done, json_lines=args.json,
+                                 recent=LAST_EVENTS))
     except CliError as exc:
         return report(exc)
     except KeyboardInterrupt:
@@ -62,12 +63,14 @@ class Screen:
         self._last: dict[str, str] = {}
         self._drawn = 0
         self.final_seen = asyncio.Event()  # a deployment's last event (completed, rolled back, failed)
+        self.final_greens: set[str] = set()  # ... of the deployments of these GREEN apps
 
     def event(self, event: dict[str, Any]) -> None:
         line = self.model.apply_event(event)
         if line is None:
             return
         if event.get("event") in FINAL_EVENTS:
+            self.final_greens.add(str(event.get("green_app")))
             self.final_seen.set()
         if self.json_lines:
             self.out.write(json.dumps(event) + "\n")
@@ -99,9 +102,10 @@ class Screen:
 
 async def follow(api: DaemonApi, group: str | None, *, until_done: bool = False, json_lines: bool = False,
                  out: TextIO | None = None, tty: bool | None = None,
-                 green_app: str | None = None) -> dict[str, Any] | None:
+                 green_app: str | None = None, recent: int = 0) -> dict[str, Any] | None:
     """Follow the daemon until Ctrl-C (or, with `until_done`, until GROUP's deployment — the one
-    of `green_app` when given — ends); the group's last status row."""
+    of `green_app` when given — ends); the group's last status row. `recent`: start with the last
+    N events the daemon buffered."""
     out = out or sys.stdout
     model = WatchModel(group)
     screen = Screen(out, model, tty=out.isatty() if tty is None else tty, json_lines=json_lines)
@@ -109,7 +113,7 @@ async def follow(api: DaemonApi, group: str | None, *, until_done: bool = False,
     await _refresh(api, group, screen)  # no daemon: one line, exit 3, before any stream
 
     async def listen() -> None:
-        async for event in api.events(group):
+        async for event in api.events(group, recent):
             screen.event(event)
             changed.set()
 
@@ -117,7 +121,7 @@ async def follow(api: DaemonApi, group: str | None, *, until_done: bool = False,
     try:
         while True:
             if until_done and group and _ended(model, group, green_app):
-                await _final_event(screen, stream)
+                await _final_event(screen, stream, model.groups[group].row.get("green_app"))
                 return model.groups[group].row
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), REFRESH_S)
@@ -132,12 +136,15 @@ async def follow(api: DaemonApi, group: str | None, *, until_done: bool = False,
             await stream
 
 
-async def _final_event(screen: Screen, stream: asyncio.Task[None]) -> None:
+async def _final_event(screen: Screen, stream: asyncio.Task[None], green: Any) -> None:
     """The status read can see the end before the stream delivers the last event: wait for that
-    event a little (bounded), so the view ends with it."""
-    if not stream.done():
+    event (of this GREEN's deployment) a little, bounded, so the view ends with it."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + FINAL_EVENT_S
+    while str(green) not in screen.final_greens and not stream.done() and loop.time() < deadline:
+        screen.final_seen.clear()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(screen.final_seen.wait(), FINAL_EVENT_S)
+            await asyncio.wait_for(screen.final_seen.wait(), max(0.0, deadline - loop.time()))
 
 
 def _ended(model: WatchModel, group: str, green_app: str | None) -> bool:

@@ -100,9 +100,9 @@ class DeployFlow:
         return Exit.DONE
 
     async def create_green(self, *, handover: bool = False) -> str:
-        """Create GREEN under the group's lease. `handover`: a daemon drives it, so the lease is
-        given back just before the create (the daemon acts on GREEN's creation event at once,
-        instead of finding the lease held and retrying half a lease later)."""
+        """Create GREEN under the group's lease. `handover`: a daemon drives it, so no lease is
+        taken (the daemon acts on GREEN's creation event at once, instead of finding the lease
+        held and retrying half a lease later)."""
         try:
             return await self._create_green(handover)
         except BaseException:
@@ -120,13 +120,16 @@ class DeployFlow:
                 Engine(_without_window(self.settings), only_groups={self.group}, api_optional=True))
             e = self._engine
             await self._check_lb(e)
-            if not await e.backend.acquire(self.group):
+            if handover:
+                # a daemon acts for the group: this process never acts, so it takes no lease (a
+                # lease held while GREEN's creation event reaches the daemon would make it wait
+                # half a lease before acting); the daemon adopts GREEN from its labels and reads
+                # GREEN's definition from Marathon for the history (undo)
+                pass
+            elif not await e.backend.acquire(self.group):
                 holder = await e.backend.holder(self.group)
-                if not handover:
-                    raise CliError(f"group {self.group} is being deployed by another reactor ({holder}) "
-                                   "whose API does not answer at [api] listen", Exit.MISSING_COMPONENT)
-                # a daemon acts for the group: GREEN is created as any app is, and the daemon
-                # adopts it from its labels (it reads GREEN's definition from Marathon for undo)
+                raise CliError(f"group {self.group} is being deployed by another reactor ({holder}) "
+                               "whose API does not answer at [api] listen", Exit.MISSING_COMPONENT)
             else:
                 self._lease_taken = True
             active = (await e.backend.active_intents()).get(self.group)
@@ -162,9 +165,6 @@ class DeployFlow:
                     green_instances=int(body.get("instances", 0))).with_green_definition(body)
                 await e.backend.save_intent(self.group, {"intent": intent.model_dump(mode="json"),
                                                          "outbox": []}, finished=False)
-            if handover and self._lease_taken:
-                await e.backend.release(self.group)  # the daemon acts at once, not after the lease
-                self._lease_taken = False
         self.say(f"created GREEN {self.green_id} (group {self.group}, target {self.target}, "
                  f"BLUE {self.blue_id or 'none'})")
         return self.green_id

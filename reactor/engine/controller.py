@@ -104,15 +104,19 @@ class GroupController:
             if not await d.backend.acquire(self.group):
                 return d.settings.state.lease_ttl_s / 2
         r = d.clock.read()
+        fresh = self._cached is None
         stored = await self._load()
         apps = group_apps(d.view, self.group)
         intent = start_or_continue(
             self.group, apps, stored.intent, may_start=self._may_start(),
             deployment_id=str(uuid.uuid4()), now=r.wall)
-        if intent is not stored.intent and intent is not None:
+        if intent is not None and not intent.finished and (intent is not stored.intent or fresh):
+            # a new deployment adopted from Marathon, or one recorded by another process (the
+            # CLI that created GREEN, a replica that died) that this one continues from now on
             log.info("deployment taken over", green=intent.green_app, blue=intent.blue_app,
-                     target=intent.target_instances)
-            if intent.green_definition is None:
+                     target=intent.target_instances,
+                     recorded=intent is stored.intent)
+            if intent.green_definition is None and intent is not stored.intent:
                 self._read_definition(intent.green_app)
         if intent is None or intent.finished:
             requeue = await self.pool.keep(apps, stored.intent, trigger, r)
@@ -168,21 +172,10 @@ class GroupController:
         return intent
 
     async def _step(self, intent: Intent, trigger: tuple[str, float] | None, r: Reading) -> float | None:
-        d = self.deps
-        green = d.view.app(intent.green_app)
+        green = self.deps.view.app(intent.green_app)
         target = self._target(green)
-        pool, lb_ok = await self.pool.observe(target.backend)
-        observed = build_observed(
-            view=d.view, group=self.group, apps=group_apps(d.view, self.group),
-            port_index=port_index_for(d.settings, green), pool=pool, lb_available=lb_ok,
-            drains=self._drains(), failed=d.failed_deployments(), now=r.wall)
-        policy = policy_for(d.settings, green)
-        decision = plan(observed, intent, policy)
-        actions, new = decision.actions, decision.intent
-        if d.gate is None and any(isinstance(a, A.RequestGate) for a in actions):
-            # no gate is registered: the answer is ALLOW now, and the shift is planned in this round
-            again = plan(observed, new.with_gate_answer(GateAnswer.ALLOW, None), policy)
-            actions, new, decision = (*actions, *again.actions), again.intent, again
+        observed, decision, actions = await self._decide(intent, green, target.backend, r)
+        new = decision.intent
         events = [a.event.model_dump(mode="json") for a in actions if isinstance(a, A.Emit | A.RequestGate)]
         if new != intent or events or self._cached is None or self._cached.intent != intent:
             await self._save(new, events)  # write-ahead: nothing is sent for an unsaved intent
@@ -201,8 +194,7 @@ class GroupController:
             if self._cached is not None:
                 self._cached.outbox = undelivered
         if trigger is not None and out.first_write_at is not None:
-            reaction_s = max(0.0, out.first_write_at - trigger[1])
-            d.on_reaction(trigger[0], reaction_s)
+            self.deps.on_reaction(trigger[0], max(0.0, out.first_write_at - trigger[1]))
         self._record_status(new, decision.blockers, observed, r)
         if new.finished and not intent.finished:
             await self._finish(new, r)
@@ -213,6 +205,24 @@ class GroupController:
             # LB changes raise no event: re-plan right after them (Marathon writes raise events)
             return min(decision.requeue_after_s or REPLAN_AFTER_ACTION_S, REPLAN_AFTER_ACTION_S)
         return decision.requeue_after_s
+
+    async def _decide(self, intent: Intent, green: Any, backend: str,
+                      r: Reading) -> tuple[Any, Any, tuple[A.Action, ...]]:
+        """Observe and plan; with no gate registered, a gate request is answered ALLOW at once and
+        the shift is planned in the same round (no gate round)."""
+        d = self.deps
+        pool, lb_ok = await self.pool.observe(backend)
+        observed = build_observed(
+            view=d.view, group=self.group, apps=group_apps(d.view, self.group),
+            port_index=port_index_for(d.settings, green), pool=pool, lb_available=lb_ok,
+            drains=self._drains(), failed=d.failed_deployments(), now=r.wall)
+        policy = policy_for(d.settings, green)
+        decision = plan(observed, intent, policy)
+        actions = decision.actions
+        if d.gate is None and any(isinstance(a, A.RequestGate) for a in actions):
+            decision = plan(observed, decision.intent.with_gate_answer(GateAnswer.ALLOW, None), policy)
+            actions = (*actions, *decision.actions)
+        return observed, decision, actions
 
     def _target(self, green: Any) -> GroupTarget:
         from reactor.core import labels as L

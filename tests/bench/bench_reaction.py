@@ -138,7 +138,8 @@ async def main(deployments: int, n: int) -> None:
     with tempfile.TemporaryDirectory(prefix="bgrx-") as tmp:
         work = Path(tmp)
         writes = Writes()
-        async with start_local_marathon_subprocess(executor="virtual", workdir=work) as lm, \
+        async with start_local_marathon_subprocess(executor="virtual", workdir=work,
+                                                   extra_args=("--lenient",)) as lm, \
                 RecordingProxy(lm.url, on_write=writes.on_write) as proxy, \
                 MarathonEvents(lm.url) as events, aiohttp.ClientSession() as http:
             daemon = ReactorDaemon(work, [proxy.url], "/nonexistent", drain_source="none", lb_driver="none",

@@ -65,11 +65,13 @@ async def phase_shown(driver: webdriver.Chrome, *phases: str, timeout_s: float =
 
 
 async def click(driver: webdriver.Chrome, command: str) -> str:
+    """Click GROUP's button for `command`; the page's answer (a new message)."""
+    await js(driver, "document.getElementById('message').textContent = '';")
     assert await js(driver, CLICK, GROUP, command), f"no {command} button"
 
     async def answered() -> str | None:
         text = str(await js(driver, MESSAGE))
-        return text if command in text or "pause" in text else None
+        return text or None
     return str(await wait_until(answered, timeout_s=15, what=f"answer to {command}", interval_s=0.1))
 
 

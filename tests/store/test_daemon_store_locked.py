@@ -30,6 +30,8 @@ async def test_daemon_survives_a_locked_store_and_completes_after(tmp_path: Path
             reason = await wait_until(lambda: not_ready_for_the_store(daemon), timeout_s=60,
                                       what="/readyz 503 naming the locked store")
             daemon.check_alive()
+            errors = await wait_until(lambda: store_errors(daemon), timeout_s=30,
+                                      what="bluegreen_store_errors_total counted")
             holder.stdin.write("go\n")
             holder.stdin.flush()
             assert (await asyncio.to_thread(holder.stdout.readline)).strip() == "released"
@@ -41,9 +43,16 @@ async def test_daemon_survives_a_locked_store_and_completes_after(tmp_path: Path
         apps = await c.group_apps()
     assert rc == 0 and "Traceback" not in daemon.log(), daemon.log()[-3000:]
     assert "locked" in reason["reason"], reason
+    assert errors >= 1
     assert done[0]["outcome"] == "completed" and list(apps) == ["/web-green"], (done, apps)
 
 
 async def history(daemon: Daemon) -> list[dict[str, object]] | None:
     got = await probe(daemon, "/v1/history")
     return got[1]["history"] if got and got[0] == 200 and got[1]["history"] else None
+
+
+async def store_errors(daemon: Daemon) -> float:
+    status, text = await daemon.text("/metrics")
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if status == 200 and line.startswith("bluegreen_store_errors_total"))

@@ -35,7 +35,8 @@ def backend(zk: ZooKeeperServer, owner: str, session_s: float = SESSION_S) -> Zo
 
 @pytest.fixture
 async def pair(zookeeper: ZooKeeperServer) -> AsyncIterator[tuple[ZooKeeperBackend, ZooKeeperBackend]]:
-    async with backend(zookeeper, "a") as a, backend(zookeeper, "b") as b:
+    # nothing expires in these tests: a longer session keeps trust robust on a loaded machine
+    async with backend(zookeeper, "a", session_s=5.0) as a, backend(zookeeper, "b", session_s=5.0) as b:
         yield a, b
 
 
@@ -65,11 +66,14 @@ async def test_two_backends_contend_one_acts_and_release_hands_over(
 
 
 async def test_heartbeats_keep_an_idle_holder_trusted_past_the_session(zookeeper: ZooKeeperServer) -> None:
-    async with backend(zookeeper, "a", session_s=0.8) as a:
+    lost: list[set[str]] = []
+    async with backend(zookeeper, "a", session_s=2.0) as a:
+        a.on_lost(lost.append)
         assert await a.acquire("/g")
         ops = a._session.ops
         await wait_until(lambda: a._session.ops >= ops + 8, what="heartbeats over two sessions")
-        assert a.may_act("/g") and await a.confirm("/g") and a.ok
+        await wait_until(lambda: a.may_act("/g"), what="trusted (heartbeats answered)")
+        assert await a.confirm("/g") and a.ok and lost == []
 
 
 async def test_intent_is_fenced_by_the_lease(pair: tuple[ZooKeeperBackend, ...]) -> None:
@@ -88,10 +92,10 @@ async def test_holder_killed_other_acquires_after_session_expiry(zookeeper: ZooK
                                                                  tmp_path: Path) -> None:
     holder = start_worker(zookeeper, tmp_path, "dead")
     try:
-        await wait_until(lambda: "acquired" in holder.out(), what="the worker acquires")
-        os.kill(holder.proc.pid, signal.SIGKILL)
-        async with backend(zookeeper, "survivor") as b:
-            assert await b.holder("/g") == "dead"
+        async with backend(zookeeper, "survivor", session_s=5.0) as b:
+            await wait_until(lambda: "acquired" in holder.out(), what="the worker acquires")
+            assert await b.holder("/g") == "dead" and not await b.acquire("/g")
+            os.kill(holder.proc.pid, signal.SIGKILL)
             assert await wait_until(lambda: b.acquire("/g"), timeout_s=30, what="takeover after expiry")
             await b.save_intent("/g", {"taken": True}, finished=False)
     finally:
@@ -122,7 +126,7 @@ async def test_sigstopped_holder_never_writes_after_resuming(zookeeper: ZooKeepe
     second = None
     try:
         await wait_until(lambda: first.writes() > 10, what="the first worker writes")
-        second = start_worker(zookeeper, tmp_path, "second")
+        second = start_worker(zookeeper, tmp_path, "second", session_s=10.0)  # robust to a loaded CI
         await wait_until(second.started, what="the second worker is connected")
         os.kill(first.proc.pid, signal.SIGSTOP)
         frozen_at = first.writes()

@@ -201,29 +201,11 @@ class EventWatcher:
             raise _StreamEnded("event stream closed by the server")
 
     async def _deliver(self, source: Any) -> None:
-        buffered: list[MarathonEvent] | None = None  # None: not live yet; list: resync in flight
+        buffered: list[MarathonEvent] = []  # events received while the resync is in flight
         resync: asyncio.Task[None] | None = None
         state = SimpleNamespace(synced=False, error=None)
         reader = asyncio.current_task()
         assert reader is not None
-
-        async def resync_then_flush() -> None:
-            try:
-                snapshot = await self._client.snapshot()
-                self._on_resync(snapshot)
-                assert buffered is not None
-                for event in buffered:
-                    self._on_event(event)
-            except Exception as exc:  # the stream is useless without a base: drop it and reconnect
-                self.resync_failures += 1
-                log.warning("marathon resync failed; reconnecting", error=f"{type(exc).__name__}: {exc}")
-                state.error = exc
-                reader.cancel()
-                return
-            buffered.clear()
-            state.synced = True
-            self._stream_state = "live"
-
         try:
             while True:
                 try:
@@ -241,23 +223,38 @@ class EventWatcher:
                 if resync is None:
                     self.connects += 1
                     self._stream_state = "resyncing"
-                    buffered = []
-                    resync = asyncio.create_task(resync_then_flush(), name="marathon_resync")
+                    resync = asyncio.create_task(self._resync_then_flush(buffered, state, reader),
+                                                 name="marathon_resync")
                 try:
                     event = parse_event(message.data)
                 except MalformedEvent as bad:
                     self._malformed(bad)
                     continue
-                if state.synced:
-                    self._on_event(event)
-                else:
-                    assert buffered is not None
-                    buffered.append(event)
+                (self._on_event if state.synced else buffered.append)(event)
         finally:
             if resync is not None and not resync.done():
                 resync.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await resync
+
+    async def _resync_then_flush(self, buffered: list[MarathonEvent], state: SimpleNamespace,
+                                 reader: asyncio.Task[Any]) -> None:
+        """Resync, then deliver what was buffered meanwhile; any failure cancels the reader (the
+        stream is useless without a base: it is dropped and reconnected)."""
+        try:
+            snapshot = await self._client.snapshot()
+            self._on_resync(snapshot)
+            for event in buffered:
+                self._on_event(event)
+        except Exception as exc:
+            self.resync_failures += 1
+            log.warning("marathon resync failed; reconnecting", error=f"{type(exc).__name__}: {exc}")
+            state.error = exc
+            reader.cancel()
+            return
+        buffered.clear()
+        state.synced = True
+        self._stream_state = "live"
 
     def _malformed(self, bad: MalformedEvent) -> None:
         log.warning("malformed marathon event skipped", reason=bad.reason, excerpt=bad.raw_excerpt)
