@@ -33,10 +33,14 @@ _JSON_SECRET = re.compile(
     r"\"(?:[^\"\\]|\\.)*\"")
 _JSON_ENV = re.compile(r"(\"env\"\s*:\s*\{)([^{}]*)(\})")
 _JSON_STRING_VALUE = re.compile(r"(:\s*)\"(?:[^\"\\]|\\.)*\"")
+# a URL's long query string (the event stream's 17 event_type filters) says nothing to a reader
+_LONG_QUERY = re.compile(r"(\b[a-z][a-z0-9+.-]*://[^\s?'\"]+)\?[^\s'\"]{80,}")
 
 
 def redact_text(text: str) -> str:
     """A string with credentials in URLs, bearer/basic/token= values and JSON secrets masked."""
+    if "?" in text:
+        text = _LONG_QUERY.sub(lambda m: m.group(1) + "?...", text)
     if "@" in text:
         text = _URL_CREDENTIALS.sub(lambda m: m.group(1) + MASK + "@", text)
     text = _BEARER.sub(lambda m: m.group(1) + ("" if m.group(1).endswith("=") else " ") + MASK, text)

@@ -80,3 +80,22 @@ async def test_watcher_lines_do_not_show_url_credentials(output: io.StringIO) ->
         await wait_until(lambda: "reconnecting" in output.getvalue(), what="a reconnect line")
     text = output.getvalue()
     assert "pw-11" not in text, text
+
+
+async def test_a_refused_event_stream_is_logged_without_its_long_query(output: io.StringIO) -> None:
+    """Wrong Marathon credentials: the reconnect lines name the URL, not its 17 event_type filters
+    (they made each line ~700 characters)."""
+    from reactor.engine.engine import EVENT_TYPES
+    from reactor.localmarathon.server import LocalMarathon
+
+    async with LocalMarathon(host="127.0.0.1", port=0, executor="virtual",
+                             credentials="ops:right") as lm, \
+            MarathonClient([lm.url], username="ops", password="wrong") as client, \
+            EventWatcher(client, on_event=lambda e: None, on_resync=lambda s: None,
+                         event_types=EVENT_TYPES, backoff_initial_s=0.01, backoff_max_s=0.02):
+        await wait_until(lambda: output.getvalue().count("reconnecting") >= 2, what="reconnect lines")
+    lines = output.getvalue().splitlines()
+    refused = [ln for ln in lines if "/v2/events" in ln]
+    assert refused, lines
+    assert all("event_type=" not in ln and len(ln) < 600 for ln in refused), refused
+    assert all("/v2/events?..." in ln for ln in refused), refused
