@@ -142,7 +142,12 @@ async def _after(api: DaemonApi, group: str, answer: dict[str, Any], timeout_s: 
     deadline = loop.time() + timeout_s
     row: Any = None
     while loop.time() < deadline:
-        row = await api.request("GET", f"/v1/deployments/{group}", f"status {group}")
+        try:
+            row = await api.request("GET", f"/v1/deployments/{group}", f"status {group}")
+        except CliError:
+            # the command was accepted; a `deploy` process serving the API may have finished the
+            # deployment and exited already: the answer stands, the new phase is unknown
+            return row
         if row.get("phase") != before or row.get("promoted"):
             return row
         await asyncio.sleep(0.1)  # polling interval of a bounded wait for the daemon's next step

@@ -61,10 +61,17 @@ class EngineControl:
         return [rows[g] for g in sorted(rows)]
 
     async def deployment(self, group: str) -> dict[str, Any] | None:
-        if group in self.controllers.status:
-            return self._row(group)
+        """The group's current deployment: this reactor's own view when it drives (or drove) the
+        recorded one; else the recorded intent (another replica drives it, or drove it to its end
+        after this one last looked — its status here would be stale)."""
         stored = await self.backend.load_intent(group)
-        return _intent_row(Intent.model_validate(stored["intent"]), (), {}) if stored else None
+        recorded = Intent.model_validate(stored["intent"]) if stored else None
+        local = self.controllers.status.get(group)
+        if local is not None and (recorded is None or (
+                local.intent.deployment_id == recorded.deployment_id
+                and local.intent.finished >= recorded.finished)):
+            return self._row(group)
+        return _intent_row(recorded, (), {}) if recorded is not None else None
 
     async def history(self, group: str | None, limit: int) -> list[dict[str, Any]]:
         return await self.backend.list_history(group, limit)

@@ -5,17 +5,20 @@ another process mid-way (exit 1, BLUE restored, GREEN deleted)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import pty
 import sys
-import time
 from pathlib import Path
+
+import aiohttp
 
 from tests.cli.support import (
     BLUE_ID,
     GROUP,
-    Result,
+    TOKEN,
+    Daemon,
     cli,
     cli_env,
     cluster,
@@ -121,21 +124,33 @@ async def test_second_deploy_does_not_reuse_the_id_of_the_last_deployment(tmp_pa
 
 async def test_rollback_command_mid_way_restores_blue_and_deploy_exits_1(tmp_path: Path) -> None:
     async with cluster(blue_instances=3) as c:
-        cfg = write_config(tmp_path, c.url)
+        cfg = write_config(tmp_path, c.url, deploy="auto_promote = false")
         green = write_green(tmp_path, health="healthy-after-3s")
         deploy = await start_cli("deploy", str(green), "--config", str(cfg), "--json")
 
-        async def rolled_back() -> Result | None:
-            # the deploy process serves the API (no daemon holds the port): ask it to roll back
-            r = await cli("rollback", GROUP, "--config", str(cfg), "--json")
-            return r if r.rc == 0 else None
-        started = time.monotonic()
-        accepted = await wait_until(rolled_back, timeout_s=20, what="rollback accepted", interval_s=0.2)
+        # the deploy process serves the API (no daemon holds the port). It holds before the first
+        # shift (auto_promote = false), so the rollback lands mid-way on any machine: spawning CLIs
+        # in a loop raced the deployment's end on a loaded one. (Restoring killed BLUE capacity
+        # is covered under load by tests/e2e/test_rollback.py.)
+        api = Daemon(cfg)
+        api._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5),
+                                             headers={"Authorization": f"Bearer {TOKEN}"})
+        try:
+            async def holding() -> bool:
+                with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+                    row = await api.deployment()
+                    return row is not None and row["phase"] == "awaiting_promotion"
+                return False
+            await wait_until(holding, timeout_s=60, what="the deployment holding for promotion",
+                             interval_s=0.05)
+        finally:
+            await api._session.close()
+        accepted = await cli("rollback", GROUP, "--config", str(cfg), "--json")
+        assert accepted.rc == 0, accepted
         assert json.loads(accepted.out)["accepted"] is True
         result = await finish(deploy, timeout_s=30)
         blue = await c.wait_app_healthy(BLUE_ID, 3)
         apps = await c.group_apps()
-    assert time.monotonic() - started < 30
     assert result.rc == 1, result
     summary = json.loads(result.out)
     assert summary["outcome"] == "rolled_back", summary
