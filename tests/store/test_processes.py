@@ -39,6 +39,23 @@ def test_two_processes_lose_no_update_and_never_share_a_lease_or_claim(tmp_path:
     assert first["conflicts"] + second["conflicts"] == ROUNDS  # one loser per round, none undetected
 
 
+def test_processes_creating_one_new_store_at_once_all_open_it(tmp_path: Path) -> None:
+    """Two reactors (or a reactor and `deploy`) started together on a new state file: SQLite
+    answers "locked" without waiting when both switch it to WAL, and a reader could see the
+    tables of a schema being created without its version. Every opener must succeed."""
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Manager() as manager, ctx.Pool(3) as pool:
+        for attempt in range(25):
+            path = tmp_path / f"state-{attempt}.db"
+            barrier = manager.Barrier(3)
+            results = [
+                pool.apply_async(workers.open_new_store_together, (str(path), f"p{i}", barrier))
+                for i in range(3)
+            ]
+            errors = [r.get(timeout=60) for r in results]
+            assert errors == [None, None, None], f"attempt {attempt}: {errors}"
+
+
 def test_sigkill_mid_write_loop_leaves_last_committed_intent(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     ctx = multiprocessing.get_context("spawn")

@@ -81,3 +81,16 @@ def save_forever(path: str, out: Connection) -> None:
                     }
                 )
             out.send(i)
+
+
+def open_new_store_together(path: str, owner: str, barrier: Any) -> str | None:
+    """Open a store file that does not exist yet at the same moment as other processes.
+
+    Returns the StoreError message, or None when it opened.
+    """
+    barrier.wait(30)
+    try:
+        with StateStore(path, owner=owner, busy_timeout_s=20.0):
+            return None
+    except StoreError as exc:
+        return str(exc)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from pathlib import Path
 
 from reactor.adapters.store.errors import StoreError
@@ -72,7 +73,7 @@ def connect(path: Path, *, busy_timeout_s: float) -> sqlite3.Connection:
         raise StoreError(path, f"cannot open: {exc}") from exc
     try:
         _check_contents(conn, path)
-        _configure(conn, path)
+        _configure(conn, path, busy_timeout_s=busy_timeout_s)
         _migrate(conn, path)
     except BaseException:
         conn.close()
@@ -99,10 +100,17 @@ def _check_path(path: Path) -> None:
 
 def _check_contents(conn: sqlite3.Connection, path: Path) -> None:
     try:
-        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        problems = [row[0] for row in conn.execute("PRAGMA quick_check(5)")]
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        # One read transaction: another process may be creating the schema right now, and the
+        # version, the id and the tables must come from the same snapshot.
+        conn.execute("BEGIN")
+        try:
+            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            problems = [row[0] for row in conn.execute("PRAGMA quick_check(5)")]
+            tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        finally:
+            if conn.in_transaction:
+                conn.execute("COMMIT")
     except sqlite3.DatabaseError as exc:
         if "malformed" in str(exc):
             raise StoreError(path, f"database is corrupt ({exc})") from exc
@@ -120,12 +128,24 @@ def _check_contents(conn: sqlite3.Connection, path: Path) -> None:
         )
 
 
-def _configure(conn: sqlite3.Connection, path: Path) -> None:
-    try:
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        conn.execute("PRAGMA synchronous = NORMAL")
-    except sqlite3.Error as exc:
-        raise StoreError(path, f"cannot configure the database: {exc}") from exc
+def _configure(conn: sqlite3.Connection, path: Path, *, busy_timeout_s: float) -> None:
+    """Switch to WAL. SQLite answers SQLITE_BUSY at once, without its busy handler, when two
+    connections switch a new file's journal mode together (each holds a shared lock the other's
+    upgrade waits for), so "locked" is retried here until the busy timeout is spent."""
+    deadline = time.monotonic() + busy_timeout_s
+    pause = 0.005
+    while True:
+        try:
+            mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            conn.execute("PRAGMA synchronous = NORMAL")
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + pause > deadline:
+                raise StoreError(path, f"cannot configure the database: {exc}") from exc
+            time.sleep(pause)
+            pause = min(pause * 2, 0.2)
+        except sqlite3.Error as exc:
+            raise StoreError(path, f"cannot configure the database: {exc}") from exc
     if str(mode).lower() != "wal":
         raise StoreError(path, f"cannot switch to WAL mode (journal mode stays {mode})")
 
