@@ -8,7 +8,7 @@ Must not do I/O, read a clock, or log: `now` and the new deployment id are hande
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -66,10 +66,11 @@ def continues(intent: Intent | None, green: App | None) -> bool:
 
 
 def start_or_continue(group: str, apps: Sequence[App], intent: Intent | None, *, may_start: bool,
-                      deployment_id: str, now: datetime) -> Intent | None:
+                      new_id: Callable[[], str], now: datetime) -> Intent | None:
     """The intent to drive for a group now: the recorded one while it applies, a new one when the
     group's newest app is neither side of the last deployment (and `may_start`), else None
-    (nothing to deploy: the group is at rest)."""
+    (nothing to deploy: the group is at rest). `new_id()` names a new deployment; it is called
+    only when one starts (ids are random: the caller's source, not read in every round)."""
     green = newest_app(apps)
     if green is None:
         return intent if intent is not None and not intent.finished else None
@@ -83,7 +84,7 @@ def start_or_continue(group: str, apps: Sequence[App], intent: Intent | None, *,
     if blue is None and green.instances >= target:
         return None  # a lone app already at its count: the group is at rest, nothing to deploy
     return new_intent(
-        group=group, deployment_id=deployment_id, green_app=green.id, target_instances=target,
+        group=group, deployment_id=new_id(), green_app=green.id, target_instances=target,
         now=now, blue_app=blue.id if blue else None,
         blue_instances=blue.instances if blue else 0, green_instances=green.instances)
 

@@ -109,7 +109,7 @@ class GroupController:
         apps = group_apps(d.view, self.group)
         intent = start_or_continue(
             self.group, apps, stored.intent, may_start=self._may_start(),
-            deployment_id=str(uuid.uuid4()), now=r.wall)
+            new_id=lambda: str(uuid.uuid4()), now=r.wall)
         if intent is not None and not intent.finished and (intent is not stored.intent or fresh):
             # a new deployment adopted from Marathon, or one recorded by another process (the
             # CLI that created GREEN, a replica that died) that this one continues from now on

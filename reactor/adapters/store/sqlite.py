@@ -111,6 +111,30 @@ class StateStore:
             put_intent(c, group, body, finished, revision + 1, now_s, self.owner)
             return revision + 1
 
+    def save_intents(
+        self, batch: list[tuple[str, dict[str, Any], bool]], *, now_s: float
+    ) -> list[int | Exception]:
+        """Group commit: store each `(group, intent, finished)` in ONE write transaction.
+
+        Per item, the new revision or the error that refused that item alone (LeaseLost, an
+        intent that cannot be stored); the others are written. A failing transaction (locked,
+        full, corrupt) raises StoreError and writes none of them.
+        """
+        results: list[int | Exception] = []
+        with self._tx(write=True) as c:
+            for group, intent, finished in batch:
+                try:
+                    body = dump_object(self.path, "intent", intent)
+                    self._check_lease(c, group, now_s)
+                except (StoreError, LeaseLost) as exc:
+                    results.append(exc)
+                    continue
+                current = intent_row(c, group)
+                revision = (current.revision if current else 0) + 1
+                put_intent(c, group, body, finished, revision, now_s, self.owner)
+                results.append(revision)
+        return results
+
     def update_intent(
         self,
         group: str,

@@ -1,6 +1,7 @@
 """SQLite behind the async `Coordination` and `StateBackend` contracts (one host).
 
-Owns moving every SQLite call off the event loop (one worker thread, so calls keep their order)
+Owns moving every SQLite call off the event loop (one worker thread, so calls keep their order;
+intent saves asked for together share one transaction, `group_commit`)
 and the lease bookkeeping that fencing needs: a lease counts as ours only until the last
 successful acquire/renew plus the TTL minus a safety margin, measured on the monotonic clock,
 so a process frozen past its lease (SIGSTOP) wakes up with `may_act` False before its first
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from reactor.adapters.store.errors import StoreError
+from reactor.adapters.store.group_commit import GroupCommit, Item
 from reactor.adapters.store.sqlite import StateStore
 
 T = TypeVar("T")
@@ -43,6 +45,7 @@ class SqliteBackend:
         self._trusted_until: dict[str, float] = {}
         self._lost_callbacks: list[Callable[[set[str]], None]] = []
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        self.saves = GroupCommit(self._write_batch)
         self.ok = True
         self.problem: str | None = None
 
@@ -138,7 +141,10 @@ class SqliteBackend:
         return await self._call(self.store.load_intent, group)
 
     async def save_intent(self, group: str, record: dict[str, Any], *, finished: bool) -> None:
-        await self._call(self.store.save_intent, group, record, now_s=self._wall(), finished=finished)
+        await self.saves.save(group, record, finished)
+
+    async def _write_batch(self, batch: list[Item]) -> list[int | Exception]:
+        return await self._call(self.store.save_intents, batch, now_s=self._wall())
 
     async def active_intents(self) -> dict[str, dict[str, Any]]:
         return await self._call(self.store.active_intents)

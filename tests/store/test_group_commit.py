@@ -1,0 +1,106 @@
+"""Group commit of intent saves in the SQLite backend (real file): saves asked for together share
+one transaction, each caller learns its own result only after the commit, a lease held by another
+owner refuses only its own item, and a failed transaction stores none of its batch."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from reactor.adapters.store import LeaseLost, StateStore
+from reactor.adapters.store.errors import StoreError
+from reactor.adapters.store.sqlite_backend import SqliteBackend
+from tests.store.test_backend_failures import hold_lock
+
+GROUPS = [f"/g{i}" for i in range(40)]
+
+
+async def test_concurrent_saves_share_transactions_and_all_are_stored(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    async with SqliteBackend(db, owner="me", lease_ttl_s=30) as backend:
+        await asyncio.gather(*(backend.acquire(g) for g in GROUPS))
+        for step in range(3):
+            await asyncio.gather(*(backend.save_intent(g, {"g": g, "step": step}, finished=False)
+                                   for g in GROUPS))
+        assert backend.saves.largest > 1, "saves asked for at once were written one by one"
+        assert backend.saves.batches < 3 * len(GROUPS)
+    with StateStore(db, owner="reader") as store:  # what another process reads from the file
+        for g in GROUPS:
+            record = store.load_intent_record(g)
+            assert record is not None and record.intent == {"g": g, "step": 2}
+            assert record.revision == 3 and record.updated_by == "me"
+
+
+async def test_a_lease_held_by_another_refuses_only_its_own_save(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    with StateStore(db, owner="other") as other:
+        assert other.acquire_lease("/taken", ttl_s=60, now_s=__import__("time").time())
+    async with SqliteBackend(db, owner="me", lease_ttl_s=30) as backend:
+        free = [f"/free{i}" for i in range(10)]
+        results = await asyncio.gather(
+            *(backend.save_intent(g, {"g": g}, finished=False) for g in [*free[:5], "/taken", *free[5:]]),
+            return_exceptions=True)
+        assert isinstance(results[5], LeaseLost) and "other" in str(results[5])
+        assert [r for i, r in enumerate(results) if i != 5] == [None] * 10
+        assert backend.saves.largest > 1, "the refused save was not in a shared transaction"
+        for g in free:
+            assert await backend.load_intent(g) == {"g": g}
+        assert await backend.load_intent("/taken") is None
+        assert backend.ok
+
+
+async def test_a_failed_transaction_stores_none_of_its_batch_and_reports_each(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    async with SqliteBackend(db, owner="me", lease_ttl_s=30, busy_timeout_s=0.2) as backend:
+        for g in GROUPS[:8]:
+            await backend.save_intent(g, {"step": 1}, finished=False)
+        holder: subprocess.Popen[str] = hold_lock(db)
+        try:
+            assert holder.stdout is not None and holder.stdin is not None
+            assert holder.stdout.readline().strip() == "locked"
+            results = await asyncio.gather(
+                *(backend.save_intent(g, {"step": 2}, finished=False) for g in GROUPS[:8]),
+                return_exceptions=True)
+            assert all(isinstance(r, StoreError) and "locked" in str(r) for r in results), results
+            assert not backend.ok
+            holder.stdin.write("go\n")
+            holder.stdin.flush()
+            assert holder.stdout.readline().strip() == "released"
+        finally:
+            holder.kill()
+            holder.wait()
+        for g in GROUPS[:8]:
+            assert await backend.load_intent(g) == {"step": 1}
+        await backend.save_intent(GROUPS[0], {"step": 2}, finished=False)
+        assert backend.ok and await backend.load_intent(GROUPS[0]) == {"step": 2}
+
+
+async def test_an_intent_that_cannot_be_stored_refuses_only_itself(tmp_path: Path) -> None:
+    async with SqliteBackend(tmp_path / "state.db", owner="me", lease_ttl_s=30) as backend:
+        bad: dict[str, object] = {"not json": {1, 2}}
+        results = await asyncio.gather(
+            backend.save_intent("/a", {"ok": 1}, finished=False),
+            backend.save_intent("/b", bad, finished=False),  # type: ignore[arg-type]
+            backend.save_intent("/c", {"ok": 3}, finished=True),
+            return_exceptions=True)
+        assert results[0] is None and results[2] is None
+        assert isinstance(results[1], StoreError) and "intent" in str(results[1])
+        assert await backend.load_intent("/c") == {"ok": 3}
+        assert await backend.active_intents() == {"/a": {"ok": 1}}
+
+
+@pytest.mark.parametrize("cancel_first", [True, False])
+async def test_a_cancelled_caller_does_not_lose_the_others_saves(tmp_path: Path, cancel_first: bool) -> None:
+    async with SqliteBackend(tmp_path / "state.db", owner="me", lease_ttl_s=30) as backend:
+        tasks = [asyncio.create_task(backend.save_intent(g, {"g": g}, finished=False)) for g in GROUPS[:6]]
+        await asyncio.sleep(0)
+        victim = tasks[0] if cancel_first else tasks[-1]
+        victim.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for g, t in zip(GROUPS[:6], tasks, strict=True):
+            if t is not victim:
+                assert t.result() is None
+                assert await backend.load_intent(g) == {"g": g}
