@@ -12,11 +12,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from reactor.core import planner_drain as drain
-from reactor.core.actions import DeleteApp, LbAdd, ScaleApp
+from reactor.core.actions import DeleteApp, LbAdd, ScaleApp, UnwatchDrain
 from reactor.core.deploy_events import DeployEventName as E
 from reactor.core.intent import GateState, Intent, Outcome, Phase
 from reactor.core.observed import AppView, LbState, Policy, TaskPhase, TaskView, oldest_first
 from reactor.core.planner_step import GATE_RETRY_S, LB_RETRY_S, RETRY_S, Step
+from reactor.core.pool import place
 
 
 def batch_target(intent: Intent, policy: Policy) -> int:
@@ -249,8 +250,8 @@ def _complete(step: Step, blue: AppView | None) -> None:
 
 def _keep_standby(step: Step, blue: AppView, done: list[TaskView]) -> list[TaskView]:
     """The last BLUE tasks to be drained (up to the window's standby count) are not killed: out of
-    the normal pool and the drain watcher, they wait as the window's warm standby (the window adds
-    them back as backup servers). Returns the drained tasks to kill."""
+    the normal pool and the drain watcher, they wait as the window's warm standby, put back into
+    the LB as backup servers right away (drained: idle). Returns the drained tasks to kill."""
     i = step.intent
     alive = [t for t in i.standby if (x := blue.task(t)) is not None and x.alive]
     slots = step.standby_target() - len(alive)
@@ -262,8 +263,14 @@ def _keep_standby(step: Step, blue: AppView, done: list[TaskView]) -> list[TaskV
     if not keep:
         return done
     ids = [t.task_id for t in keep]
-    for task_id in ids:
-        drain.forget(step, task_id)
+    backup = step.obs.lb is not None and step.obs.lb_available and step.policy.lb_backup
+    for t in keep:
+        if not backup:
+            drain.forget(step, t.task_id)
+            continue
+        if t.task_id in step.obs.drains:
+            step.act(UnwatchDrain(task_id=t.task_id))
+        step.act(*place(step.obs.server(t.task_id), t, backup=True))  # at once: no gap before the window
     step.update(standby=(*i.standby, *ids),
                 draining={k: v for k, v in i.draining.items() if k not in ids})
     step.emit(E.BLUE_DRAINED, tasks=ids, standby=len(ids))

@@ -45,8 +45,8 @@ def place(server: LbServerView | None, task: TaskView, backup: bool) -> tuple[Ac
     add = LbAdd(task_id=task.task_id, host=task.host, port=task.port, backup=backup)
     if server is None:
         return (add,)
-    if server.backup != backup and server.idle:
-        return (LbRemove(task_id=task.task_id), add)
+    if server.backup != backup:
+        return (LbRemove(task_id=task.task_id), add) if server.idle else ()
     return (add,) if server.state in _OUT else ()
 
 
