@@ -158,6 +158,11 @@ class Observed(_Frozen):
         srv = self.lb.get(task_id)
         return srv is not None and srv.state is LbState.READY
 
+    def is_backup(self, task_id: str) -> bool:
+        """In the LB as a backup server (serves only while no normal server is up)."""
+        srv = self.server(task_id)
+        return srv is not None and srv.backup
+
     @property
     def lb_blocked(self) -> bool:
         return self.lb is not None and not self.lb_available

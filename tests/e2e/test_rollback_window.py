@@ -17,6 +17,7 @@ import aiohttp
 import pytest
 
 from reactor.adapters.lb import HaproxyLoadBalancer, PoolServer
+from reactor.cli.demo.runtime import runtime_command
 from reactor.cli.demo.scenario import healthy_running_tasks
 from reactor.core.labels import green_labels
 from tests.e2e.checks import CLOCK_SLACK_S
@@ -128,22 +129,43 @@ async def test_a_window_that_passes_drains_the_standby_and_deletes_blue(workdir:
     assert ledger.abandoned == 0, ledger.to_dict()
 
 
-async def test_standby_zero_keeps_blue_at_zero_instances(workdir: Path) -> None:
+@pytest.mark.parametrize("standby", [1, 0])
+async def test_green_down_in_haproxy_falls_back_on_the_standby(workdir: Path, standby: int) -> None:
+    """HAProxy's own check taking every GREEN server DOWN (forced here through the runtime API,
+    as the check does when GREEN fails right after the last shift): with a standby its backup
+    server answers at once; with `rollback_window_standby = 0` BLUE is at 0 instances and HAProxy
+    has no server (503) — the gap of issue 12."""
     async with World(workdir) as world:
         daemon = ReactorDaemon(workdir, world.marathon_urls, world.hap.stats_socket,
-                               deploy={"rollback_window_s": 120.0, "rollback_window_standby": 0})
+                               deploy={"rollback_window_s": 120.0, "rollback_window_standby": standby})
         await daemon.start()
         try:
             await _create(world, APP_ID, "v1", None, started_ago_s=3600)
             await wait_for(lambda: _history(daemon, 1), timeout_s=60, what="BLUE put into service")
             await _create(world, GREEN_ID, "v2", APP_ID, started_ago_s=0)
             await wait_for(lambda: _in_window(daemon), timeout_s=90, what="the rollback window")
+            if standby:
+                await wait_for(lambda: _backups(world), timeout_s=30, what="the standby backup server")
             blue = await world.app(APP_ID)
             pool = await _pool(world)
+            for server in pool.values():
+                if not server.backup:
+                    command = f"set server {GROUP}/{server.name} health down"
+                    await runtime_command(world.hap.stats_socket, command)
+            answers = [await _get(world.hap.url) for _ in range(5)]
         finally:
             await daemon.stop()
-    assert blue is not None and blue["instances"] == 0 and not blue["tasks"]
-    assert len(pool) == N and not any(s.backup for s in pool.values())
+    assert blue is not None and blue["instances"] == standby and len(blue["tasks"]) == standby
+    assert sum(not s.backup for s in pool.values()) == N and sum(s.backup for s in pool.values()) == standby
+    if standby:
+        assert answers == [(200, "v1")] * 5, answers  # BLUE's warm standby, no gap
+    else:
+        assert all(status == 503 for status, _ in answers), answers
+
+
+async def _get(url: str) -> tuple[int, str | None]:
+    async with aiohttp.ClientSession() as s, s.get(url + "/") as r:
+        return r.status, (await r.json()).get("version") if r.status == 200 else None
 
 
 async def _pool(world: World) -> dict[str, PoolServer]:
