@@ -39,7 +39,7 @@ def rollback_window(step: Step) -> None:
         pool = converge(step.obs, frozenset({green.app_id}),
                         frozenset({blue.app_id}) if keep and blue is not None else frozenset())
         step.act(*pool.actions)
-        if pool.actions:
+        if pool.actions or pool.flag_waits:
             step.requeue_in(LB_READY_RECHECK_S)  # LB changes raise no event: look again soon
         if pool.fail_open:
             step.block(f"fail open: no healthy GREEN task; {len(pool.fail_open)} unhealthy kept in the pool")

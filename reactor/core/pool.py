@@ -26,6 +26,9 @@ class PoolPlan:
     actions: tuple[Action, ...]
     fail_open: tuple[str, ...]  # unhealthy tasks kept in the pool because no healthy one is left
     healthy: int  # serving tasks that belong in the pool
+    # servers whose backup flag is wrong for their role but carry sessions: look again soon (no
+    # event will say when they are idle)
+    flag_waits: tuple[str, ...] = ()
 
 
 _OUT = frozenset({LbState.DRAIN, LbState.MAINT})  # administratively out (DOWN: in, check failing)
@@ -62,10 +65,12 @@ def converge(observed: Observed, serving: frozenset[str],
     wanted = [t for a in observed.apps if a.app_id in serving for t in a.tasks if _healthy(t)]
     backups = [t for a in observed.apps if a.app_id in standby - serving for t in a.tasks if _healthy(t)]
     actions: list[Action] = []
-    for t in wanted:
-        actions.extend(place(pool.get(t.task_id), t, backup=False))
-    for t in backups:
-        actions.extend(place(pool.get(t.task_id), t, backup=True))
+    waits: list[str] = []
+    for t, role in [(t, False) for t in wanted] + [(t, True) for t in backups]:
+        server = pool.get(t.task_id)
+        actions.extend(place(server, t, backup=role))
+        if server is not None and server.backup != role and not server.idle:
+            waits.append(t.task_id)
     bad: list[str] = []
     for task_id, server in sorted(pool.items()):
         seen = tasks.get(task_id)
@@ -84,4 +89,4 @@ def converge(observed: Observed, serving: frozenset[str],
         kept = tuple(bad)  # fail open: never empty a pool because of health alone
     else:
         actions.extend(LbDrain(task_id=tid) for tid in bad)
-    return PoolPlan(tuple(actions), kept, len(wanted))
+    return PoolPlan(tuple(actions), kept, len(wanted), tuple(waits))

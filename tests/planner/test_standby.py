@@ -5,8 +5,8 @@ rule that flips a server's backup flag only when it carries no session."""
 
 from __future__ import annotations
 
-from reactor.core.actions import DeleteApp, KillAndScale, LbAdd, LbDrain, LbRemove
-from reactor.core.intent import Outcome, Phase
+from reactor.core.actions import Decision, DeleteApp, KillAndScale, LbAdd, LbDrain, LbRemove
+from reactor.core.intent import Intent, Outcome, Phase
 from reactor.core.observed import LbServerView, LbState, Observed, Policy
 from reactor.core.planner import plan
 from reactor.core.pool import converge
@@ -119,10 +119,37 @@ def test_a_wrong_backup_flag_is_fixed_only_with_no_session() -> None:
         return _obs(*apps, ready=[], lb={serving.task_id: LbServerView(
             task_id=serving.task_id, state=LbState.READY, sessions=sessions, backup=backup)})
 
-    assert converge(obs(2, True), frozenset({GREEN})).actions == ()  # busy: it keeps serving
+    busy = converge(obs(2, True), frozenset({GREEN}))
+    assert busy.actions == () and busy.flag_waits == (serving.task_id,)  # it keeps serving
     idle = converge(obs(0, True), frozenset({GREEN})).actions
     assert [(type(a).__name__, getattr(a, "backup", None)) for a in idle] == [
         ("LbRemove", None), ("LbAdd", False)]
     right = converge(obs(0, False), frozenset({GREEN}), frozenset({BLUE})).actions
     assert [(type(a).__name__, a.task_id, getattr(a, "backup", None)) for a in right] == [
         ("LbAdd", standby.task_id, True)]
+
+
+def test_green_failing_after_the_standby_is_kept_but_before_the_window_rolls_back() -> None:
+    sim, intent = blue_green(blue=4)
+    run = Run(sim, intent, POLICY)
+    run.until(lambda r: bool(r.intent.standby))
+    assert run.intent.phase is Phase.SHIFTING
+    for t in sim.apps[GREEN].tasks:
+        t.healthy = False
+    run.to_end()
+    assert run.intent.phase is Phase.ROLLED_BACK and sim.apps[BLUE].instances == 4
+    assert GREEN not in sim.apps and sim.violations == []
+    _at_rest(sim, run.intent, BLUE)  # a standby still busy as a backup when the rollback ended: fixed at rest
+    assert sim.serving_of(BLUE) == 4
+    assert sim.lb is not None and not any(s.backup for s in sim.lb.values())
+
+
+def _at_rest(sim: Sim, intent: Intent, serving: str) -> None:
+    """The daemon's pool keeper between deployments: converge rounds until nothing changes."""
+    for _ in range(20):
+        pool = converge(sim.observe(), frozenset({serving}))
+        if not pool.actions and not pool.flag_waits:
+            return
+        sim.apply(Decision(intent=intent, actions=pool.actions))
+        sim.tick()
+    raise AssertionError("the pool did not settle at rest")
