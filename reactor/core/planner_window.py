@@ -15,6 +15,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from reactor.core import planner_drain as drain
+from reactor.core.actions import LbAdd, LbDrain, LbRemove
 from reactor.core.deploy_events import DeployEventName as E
 from reactor.core.intent import Outcome, Phase
 from reactor.core.observed import AppView
@@ -38,7 +39,10 @@ def rollback_window(step: Step) -> None:
         keep = blue is not None and step.policy.lb_backup and not retiring
         pool = converge(step.obs, frozenset({green.app_id}),
                         frozenset({blue.app_id}) if keep and blue is not None else frozenset())
-        step.act(*pool.actions)
+        # a server already changed this round (the standby flipped to backup as the window
+        # opened) is not changed again from the same observation
+        decided = {a.task_id for a in step.actions if isinstance(a, LbAdd | LbDrain | LbRemove)}
+        step.act(*(a for a in pool.actions if getattr(a, "task_id", None) not in decided))
         if pool.actions or pool.flag_waits:
             step.requeue_in(LB_READY_RECHECK_S)  # LB changes raise no event: look again soon
         if pool.fail_open:

@@ -46,6 +46,15 @@ def test_the_last_drained_blue_task_is_kept_as_a_backup_server() -> None:
     assert not [a for a in again.actions if isinstance(a, LbAdd | LbRemove | LbDrain)]
 
 
+def test_the_standby_is_flipped_to_backup_once_when_the_window_opens_in_the_same_round() -> None:
+    run, _sim = _in_window(Policy(batch_size=1, rollback_window_s=30, rollback_window_standby=1))
+    standby = _standby(run)
+    flips = [a for d in run.decisions for a in d.actions
+             if isinstance(a, LbAdd | LbRemove) and a.task_id == standby]
+    assert [(type(a).__name__, getattr(a, "backup", None)) for a in flips] == [
+        ("LbRemove", None), ("LbAdd", True)]
+
+
 def test_the_backup_serves_when_every_green_server_is_down() -> None:
     _run, sim = _in_window()
     assert sim.lb is not None
