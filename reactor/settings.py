@@ -142,6 +142,9 @@ class DeploySettings(_Section):
     # after the last traffic shift BLUE's app stays at 0 instances this long; GREEN failing
     # within it rolls back automatically; 0 = delete BLUE at once (the guide's step 11)
     rollback_window_s: float = Field(60.0, ge=0)
+    # BLUE tasks kept running through the window as a warm standby (HAProxy backup servers, which
+    # serve only while no GREEN server is up), capped at the target; 0 = BLUE at 0 instances
+    rollback_window_standby: int = Field(1, ge=0)
     # groups the reactor may act on (fnmatch patterns, e.g. "web-*"); empty = any
     allowed_groups: list[str] = Field(default_factory=list)
     # labels GREEN is created without (exact names or fnmatch patterns such as "HAPROXY_*"):

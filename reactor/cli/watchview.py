@@ -40,7 +40,9 @@ def event_line(event: dict[str, Any]) -> str:
 def pool_text(counts: dict[str, Any]) -> str:
     blue, green = int(counts.get("pool_blue", 0)), int(counts.get("pool_green", 0))
     share = green / (blue + green) if blue + green else 0.0
-    return f"BLUE {blue} · GREEN {green} · GREEN share {share:.0%}"
+    backup = int(counts.get("pool_backup", 0))  # the rollback window's warm BLUE standby
+    standby = f" · BLUE standby {backup} (backup)" if backup else ""
+    return f"BLUE {blue} · GREEN {green} · GREEN share {share:.0%}{standby}"
 
 
 class WatchModel:

@@ -52,12 +52,15 @@ class DeleteApp(_Action):
 
 
 class LbAdd(_Action):
-    """Put the server in the pool, READY (adds it if absent)."""
+    """Put the server in the pool, READY (adds it if absent); `backup`: as a backup server (it
+    serves only while no normal server is up). The flag of an existing server does not change:
+    remove it first."""
 
     kind: Literal["lb_add"] = "lb_add"
     task_id: str
     host: str
     port: int | None
+    backup: bool = False
 
 
 class LbDrain(_Action):

@@ -130,6 +130,7 @@ class Intent(BaseModel):
     seq: int = 0  # deploy events emitted so far (part of their deterministic ids)
     green_definition: dict[str, Any] | None = None  # GREEN's Marathon app JSON (for `undo`)
     window_started: datetime | None = None  # the last shift completed: the rollback window opened
+    standby: tuple[str, ...] = ()  # drained BLUE tasks kept running (not killed) for the window
 
     @property
     def finished(self) -> bool:

@@ -99,6 +99,7 @@ class LbServerView(_Frozen):
     state: LbState
     sessions: int = 0
     queued: int = 0
+    backup: bool = False  # a backup server: serves only while no normal server is up
 
     @property
     def idle(self) -> bool:
@@ -123,6 +124,9 @@ class Policy(_Frozen):
     require_lb_idle: bool = True
     max_green_failures: int = Field(3, ge=0)
     rollback_window_s: float = Field(0.0, ge=0)  # 0: BLUE deleted right after the last shift
+    # BLUE tasks kept running (warm standby) during the window, capped at the target; 0 = BLUE at 0
+    rollback_window_standby: int = Field(0, ge=0)
+    lb_backup: bool = True  # the LB driver can hold backup servers (else standby stays out of it)
 
 
 class Observed(_Frozen):
@@ -153,6 +157,11 @@ class Observed(_Frozen):
             return True
         srv = self.lb.get(task_id)
         return srv is not None and srv.state is LbState.READY
+
+    def is_backup(self, task_id: str) -> bool:
+        """In the LB as a backup server (serves only while no normal server is up)."""
+        srv = self.server(task_id)
+        return srv is not None and srv.backup
 
     @property
     def lb_blocked(self) -> bool:

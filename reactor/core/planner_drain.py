@@ -42,7 +42,7 @@ def survey(step: Step, app: AppView | None) -> Survey:
     for task_id in list(draining):
         task = app.task(task_id) if app else None
         if task is None or not task.alive:
-            _forget(step, task_id)
+            forget(step, task_id)
             del draining[task_id]
             continue
         dv, srv = obs.drains.get(task_id), obs.server(task_id)
@@ -73,7 +73,8 @@ def survey(step: Step, app: AppView | None) -> Survey:
     return out
 
 
-def _forget(step: Step, task_id: str) -> None:
+def forget(step: Step, task_id: str) -> None:
+    """Out of the LB and the drain watcher (a task that is gone, killed, or kept as standby)."""
     obs = step.obs
     if obs.lb is not None and obs.lb_available and task_id in obs.lb:
         step.act(LbRemove(task_id=task_id))
@@ -111,7 +112,7 @@ def kill_drained(step: Step, app: AppView, done: list[TaskView], forced: list[Ta
     forced_ids = tuple(t.task_id for t in forced)
     step.act(KillAndScale(app_id=app.app_id, task_ids=ids, forced=bool(forced)))
     for task_id in ids:
-        _forget(step, task_id)
+        forget(step, task_id)
     i = step.intent
     draining = {k: v for k, v in i.draining.items() if k not in ids}
     blue = i.blue.expect(i.blue.instances - len(ids)) if i.blue else None

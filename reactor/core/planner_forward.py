@@ -12,11 +12,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from reactor.core import planner_drain as drain
-from reactor.core.actions import DeleteApp, LbAdd, ScaleApp
+from reactor.core.actions import DeleteApp, LbAdd, ScaleApp, UnwatchDrain
 from reactor.core.deploy_events import DeployEventName as E
 from reactor.core.intent import GateState, Intent, Outcome, Phase
-from reactor.core.observed import AppView, LbState, Policy, TaskPhase, oldest_first
+from reactor.core.observed import AppView, LbState, Policy, TaskPhase, TaskView, oldest_first
 from reactor.core.planner_step import GATE_RETRY_S, LB_RETRY_S, RETRY_S, Step
+from reactor.core.pool import place
 
 
 def batch_target(intent: Intent, policy: Policy) -> int:
@@ -121,7 +122,7 @@ def shifting(step: Step) -> None:
     if step.intent.phase is not Phase.SHIFTING:
         return
     if blue is not None:
-        drain.kill_drained(step, blue, survey.done, forced)
+        drain.kill_drained(step, blue, _keep_standby(step, blue, survey.done), forced)
     picked = _pick_blue(step, green, blue)
     _end_of_batch(step, green, blue, picked)
 
@@ -153,7 +154,7 @@ def _repool_blue(step: Step, blue: AppView) -> None:
     if obs.lb is None:
         return
     for t in blue.healthy_tasks():
-        if t.task_id not in i.draining and t.task_id not in i.killed and obs.server(t.task_id) is None:
+        if t.task_id not in (*i.draining, *i.killed, *i.standby) and obs.server(t.task_id) is None:
             step.act(LbAdd(task_id=t.task_id, host=t.host, port=t.port))
             step.requeue_in(LB_READY_RECHECK_S)
 
@@ -165,7 +166,7 @@ def _pick_blue(step: Step, green: AppView, blue: AppView | None) -> int:
     quota = step.policy.batch_size - len(i.batch_tasks)
     if blue is None or quota <= 0:
         return 0
-    taken = set(i.draining) | set(i.killed)
+    taken = set(i.draining) | set(i.killed) | set(i.standby)
     candidates = [t for t in oldest_first(blue.tasks)
                   if t.state is TaskPhase.RUNNING and t.task_id not in taken]
     serving = {t.task_id for t in step.serving(blue)}
@@ -191,9 +192,10 @@ def _end_of_batch(step: Step, green: AppView, blue: AppView | None, picked: int)
     if i.draining:
         return  # the batch is still in flight; survey() said why
     target = i.target_instances
-    remaining = [t for t in blue.live_tasks() if t.task_id not in i.killed] if blue else []
+    remaining = [t for t in blue.live_tasks() if t.task_id not in (*i.killed, *i.standby)] if blue else []
     serving = len(step.serving(green))
-    if not remaining and blue is not None and (blue.instances > 0 or blue.live_tasks()):
+    if not remaining and blue is not None and (
+            blue.instances > len(i.standby) or [t for t in blue.live_tasks() if t.task_id not in i.standby]):
         # a kill shows in the count at once (ours) but locks BLUE until Marathon is done: a
         # delete now would be answered 409; the kill's own events wake us
         step.block(f"waiting for Marathon to finish the kills on BLUE {blue.app_id}")
@@ -240,10 +242,50 @@ def _complete(step: Step, blue: AppView | None) -> None:
     if window > 0 and i.window_started is None:
         step.update(window_started=now)
         step.goto(Phase.ROLLBACK_WINDOW)
-        step.block(f"rollback window: BLUE {blue.app_id} kept at 0 instances for {window:g} s")
+        step.block(f"rollback window: BLUE {blue.app_id} kept at {standby_text(step)} for {window:g} s")
         step.requeue_at(now + timedelta(seconds=window))
         return
     delete_blue(step, blue)
+
+
+def _keep_standby(step: Step, blue: AppView, done: list[TaskView]) -> list[TaskView]:
+    """The last BLUE tasks to be drained (up to the window's standby count) are not killed: out of
+    the normal pool and the drain watcher, they wait as the window's warm standby, put back into
+    the LB as backup servers right away (drained: idle). Returns the drained tasks to kill."""
+    i = step.intent
+    alive = [t for t in i.standby if (x := blue.task(t)) is not None and x.alive]
+    slots = step.standby_target() - len(alive)
+    if slots <= 0 or not done:
+        return done
+    left = [t for t in blue.live_tasks() if t.task_id not in (*i.killed, *i.standby)]
+    kill = max(0, len(left) - slots)  # these still go: only the last `slots` stay
+    keep = done[kill:]
+    if not keep:
+        return done
+    ids = [t.task_id for t in keep]
+    backup = step.obs.lb is not None and step.obs.lb_available and step.policy.lb_backup
+    for t in keep:
+        if not backup:
+            drain.forget(step, t.task_id)
+            continue
+        if t.task_id in step.obs.drains:
+            step.act(UnwatchDrain(task_id=t.task_id))
+        step.act(*place(step.obs.server(t.task_id), t, backup=True))  # at once: no gap before the window
+    step.update(standby=(*i.standby, *ids),
+                draining={k: v for k, v in i.draining.items() if k not in ids})
+    step.emit(E.BLUE_DRAINED, tasks=ids, standby=len(ids))
+    return done[:kill]
+
+
+def standby_text(step: Step) -> str:
+    """What BLUE is kept at during the window, for status/`watch`."""
+    n = len(step.intent.standby)
+    if n == 0:
+        return "0 instances"
+    tasks = "task" if n == 1 else "tasks"
+    if step.obs.lb is not None and step.policy.lb_backup:
+        return f"{n} warm standby {tasks} ({'a backup server' if n == 1 else 'backup servers'})"
+    return f"{n} warm standby {tasks} (not in the pool: the LB driver has no backup servers)"
 
 
 def delete_blue(step: Step, blue: AppView) -> None:

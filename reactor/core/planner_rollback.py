@@ -1,7 +1,8 @@
 """Rollback rules: restore BLUE first, only then take GREEN out of the pool and delete it.
 
 Owns the order that keeps traffic served during a rollback: drained-but-alive BLUE tasks go back
-into the pool, BLUE is scaled back to its original count and its healthy tasks are added; when
+into the pool (a rollback window's standby backup servers become normal ones once idle), BLUE
+is scaled back to its original count and its healthy tasks are added; when
 BLUE serves its original count again, GREEN is drained (never killed with work in flight unless
 on_drain_timeout = force) and deleted -> ROLLED_BACK. A BLUE that no longer exists cannot be
 restored -> FAILED (GREEN is left serving). Must not move forward.
@@ -17,6 +18,7 @@ from reactor.core.deploy_events import DeployEventName as E
 from reactor.core.intent import Outcome, Phase
 from reactor.core.observed import AppView, LbState, TaskView
 from reactor.core.planner_step import LB_RETRY_S, RETRY_S, Step
+from reactor.core.pool import place
 
 
 def rolling_back(step: Step) -> None:
@@ -77,8 +79,8 @@ def _restore_blue(step: Step, blue: AppView) -> bool:
         if t.task_id in i.killed:
             continue
         back.append(t)
-        if obs.lb is not None and not obs.in_pool(t.task_id):
-            step.act(LbAdd(task_id=t.task_id, host=t.host, port=t.port))
+        if obs.lb is not None:  # a standby backup server becomes a normal one once it is idle
+            step.act(*place(obs.server(t.task_id), t, backup=False))
         if t.task_id in obs.drains and t.task_id not in i.draining:
             step.act(UnwatchDrain(task_id=t.task_id))  # a cancelled drain whose unwatch was lost
     serving = sum(1 for t in back if obs.in_pool(t.task_id))

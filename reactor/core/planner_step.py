@@ -122,8 +122,15 @@ class Step:
         """Tasks that carry traffic: healthy, in the pool (READY), and not being drained by us."""
         if app is None:
             return []
-        taken = set(self.intent.draining) | set(self.intent.killed)
+        taken = set(self.intent.draining) | set(self.intent.killed) | set(self.intent.standby)
         return [t for t in app.healthy_tasks() if t.task_id not in taken and self.obs.in_pool(t.task_id)]
+
+    def standby_target(self) -> int:
+        """BLUE tasks kept running (warm standby) through the rollback window: the policy's count
+        capped at the target; none without a window."""
+        if self.policy.rollback_window_s <= 0 or self.intent.blue_app is None:
+            return 0
+        return min(self.policy.rollback_window_standby, self.intent.target_instances)
 
     def drain_deadline(self, task_id: str) -> datetime | None:
         started = self.intent.draining.get(task_id)

@@ -6,7 +6,10 @@ Owns the rules of pool ownership between deployments (design.md rules 5 and 6):
   is: neither added nor taken out;
 - a task reported unhealthy, being killed, or gone leaves the pool (unhealthy: drained, so its
   in-flight work finishes; gone: removed);
-- fail open: if that would leave no healthy server, the unhealthy but alive ones stay.
+- fail open: if that would leave no healthy server, the unhealthy but alive ones stay;
+- during a rollback window the healthy tasks of the standby (BLUE) app belong in the pool as
+  backup servers; a server whose backup flag is wrong for its role is re-added with the right
+  flag once it carries no session.
 Pure: no I/O, no clock, no logging. The controller executes the actions and reports fail-open.
 """
 
@@ -15,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from reactor.core.actions import Action, LbAdd, LbDrain, LbRemove
-from reactor.core.observed import LbState, Observed, TaskPhase, TaskView
+from reactor.core.observed import LbServerView, LbState, Observed, TaskPhase, TaskView
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,9 @@ class PoolPlan:
     actions: tuple[Action, ...]
     fail_open: tuple[str, ...]  # unhealthy tasks kept in the pool because no healthy one is left
     healthy: int  # serving tasks that belong in the pool
+    # servers whose backup flag is wrong for their role but carry sessions: look again soon (no
+    # event will say when they are idle)
+    flag_waits: tuple[str, ...] = ()
 
 
 _OUT = frozenset({LbState.DRAIN, LbState.MAINT})  # administratively out (DOWN: in, check failing)
@@ -32,25 +38,45 @@ def _healthy(t: TaskView) -> bool:
     return t.state is TaskPhase.RUNNING and t.healthy is True
 
 
-def converge(observed: Observed, serving: frozenset[str]) -> PoolPlan:
+def place(server: LbServerView | None, task: TaskView, backup: bool) -> tuple[Action, ...]:
+    """The LB changes that make `task` serve in its role (`backup`: a backup server). A server
+    whose backup flag is wrong for the role cannot be flipped in place: it is removed and added
+    again, but only with no session attached (one that carries work, possibly as the only
+    capacity, keeps serving with the old flag until it is idle)."""
+    if task.port is None:
+        return ()
+    add = LbAdd(task_id=task.task_id, host=task.host, port=task.port, backup=backup)
+    if server is None:
+        return (add,)
+    if server.backup != backup:
+        return (LbRemove(task_id=task.task_id), add) if server.idle else ()
+    return (add,) if server.state in _OUT else ()
+
+
+def converge(observed: Observed, serving: frozenset[str],
+             standby: frozenset[str] = frozenset()) -> PoolPlan:
     """The LB changes that bring the pool of `observed` to the healthy tasks of the `serving`
-    apps. Nothing when the LB is not observed (driver "none" or unavailable)."""
+    apps, plus the healthy tasks of the `standby` apps as backup servers (the rollback window's
+    warm BLUE). Nothing when the LB is not observed (driver "none" or unavailable)."""
     pool = observed.lb
     if pool is None or not observed.lb_available:
         return PoolPlan((), (), 0)
     tasks = {t.task_id: t for a in observed.apps for t in a.tasks}
     wanted = [t for a in observed.apps if a.app_id in serving for t in a.tasks if _healthy(t)]
+    backups = [t for a in observed.apps if a.app_id in standby - serving for t in a.tasks if _healthy(t)]
     actions: list[Action] = []
-    for t in wanted:
+    waits: list[str] = []
+    for t, role in [(t, False) for t in wanted] + [(t, True) for t in backups]:
         server = pool.get(t.task_id)
-        if (server is None or server.state in _OUT) and t.port is not None:
-            actions.append(LbAdd(task_id=t.task_id, host=t.host, port=t.port))
+        actions.extend(place(server, t, backup=role))
+        if server is not None and server.backup != role and not server.idle:
+            waits.append(t.task_id)
     bad: list[str] = []
     for task_id, server in sorted(pool.items()):
         seen = tasks.get(task_id)
         if seen is None or seen.state is TaskPhase.TERMINAL:
             actions.append(LbRemove(task_id=task_id))
-        elif seen.app_id not in serving:
+        elif seen.app_id not in serving | standby:
             if server.state not in _OUT:
                 actions.append(LbDrain(task_id=task_id))
         elif seen.state is TaskPhase.KILLING or seen.healthy is False:
@@ -63,4 +89,4 @@ def converge(observed: Observed, serving: frozenset[str]) -> PoolPlan:
         kept = tuple(bad)  # fail open: never empty a pool because of health alone
     else:
         actions.extend(LbDrain(task_id=tid) for tid in bad)
-    return PoolPlan(tuple(actions), kept, len(wanted))
+    return PoolPlan(tuple(actions), kept, len(wanted), tuple(waits))

@@ -276,9 +276,13 @@ class GroupController:
             "green_instances": green.instances if green else 0,
             "blue_live": len(blue.live_tasks()) if blue else 0,
             "blue_killed": len(intent.killed), "forced": intent.forced_kills,
-            # live tasks READY in the LB pool (the watch view's traffic share)
-            "pool_green": sum(observed.in_pool(t.task_id) for t in green.live_tasks()) if green else 0,
-            "pool_blue": sum(observed.in_pool(t.task_id) for t in blue.live_tasks()) if blue else 0,
+            # live tasks READY in the LB pool (the watch view's traffic share); backups apart
+            "pool_green": sum(observed.in_pool(t.task_id) and not observed.is_backup(t.task_id)
+                              for t in green.live_tasks()) if green else 0,
+            "pool_blue": sum(observed.in_pool(t.task_id) and not observed.is_backup(t.task_id)
+                             for t in blue.live_tasks()) if blue else 0,
+            "pool_backup": sum(observed.in_pool(t.task_id) and observed.is_backup(t.task_id)
+                               for t in blue.live_tasks()) if blue else 0,
         }
         self.status = GroupStatus(intent, blockers, counts, r.wall.timestamp())
         self.deps.metrics.set_phase(self.group, intent.phase.value)

@@ -102,10 +102,10 @@ class Executor:
                     return (await e.marathon.delete_app(app_id, force=force)).deployment_id
                 except NotFound:
                     return None
-            case A.LbAdd(task_id=tid, host=host, port=port):
+            case A.LbAdd(task_id=tid, host=host, port=port, backup=backup):
                 if port is None:
                     raise ValueError(f"task {tid} has no port to add to the pool")
-                await e.lb.add(target.backend, tid, host, port)
+                await e.lb.add(target.backend, tid, host, port, backup)
             case A.LbDrain(task_id=tid):
                 await e.lb.drain(target.backend, tid)
             case A.LbMaint(task_id=tid):

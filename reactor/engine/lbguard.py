@@ -52,9 +52,9 @@ class GuardedLoadBalancer:
         self._check(backend)
         return await self.inner.observe(backend)
 
-    async def add(self, backend: str, task_id: str, address: str, port: int) -> None:
+    async def add(self, backend: str, task_id: str, address: str, port: int, backup: bool = False) -> None:
         self._check(backend)
-        await self.inner.add(backend, task_id, address, port)
+        await self.inner.add(backend, task_id, address, port, backup)
 
     async def drain(self, backend: str, task_id: str) -> None:
         self._check(backend)

@@ -63,6 +63,8 @@ def policy_for(settings: Settings, green: App | None) -> Policy:
         require_lb_idle=dr.require_lb_idle,
         max_green_failures=d.max_green_failures,
         rollback_window_s=d.rollback_window_s,
+        rollback_window_standby=d.rollback_window_standby,
+        lb_backup=settings.lb.driver.value == "haproxy",  # command/none: standby out of the pool
     )
 
 
@@ -101,7 +103,7 @@ def lb_views(pool: Mapping[str, PoolServer] | None) -> dict[str, LbServerView] |
     if pool is None:
         return None
     return {tid: LbServerView(task_id=tid, state=LbState(s.state.value), sessions=s.sessions,
-                              queued=s.queued) for tid, s in pool.items()}
+                              queued=s.queued, backup=s.backup) for tid, s in pool.items()}
 
 
 def drain_views(obs: Mapping[str, DrainObservation]) -> dict[str, DrainView]:

@@ -69,8 +69,8 @@ class PoolKeeper:
         plan = converge(observed, frozenset(a.id for a in serving))
         self.serving, self.healthy = tuple(a.id for a in serving), plan.healthy
         self._note_fail_open(plan.fail_open, backend)
-        if not plan.actions:
-            return None
+        if not plan.actions:  # a server waiting to be idle for its backup flag raises no event
+            return LB_RETRY_S if plan.flag_waits else None
         target = GroupTarget(group=self.group, backend=backend, drain_path="", drain_metric="",
                              drain_timeout_s=0.0)
         out = await self.executor.execute(target, plan.actions)

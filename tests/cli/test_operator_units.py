@@ -17,7 +17,7 @@ from reactor.cli.cmd_completion import GROUP_COMMANDS
 from reactor.cli.cmd_undo import choose, user_definition
 from reactor.cli.cmd_watch import Screen
 from reactor.cli.common import CliError
-from reactor.cli.watchview import WatchModel
+from reactor.cli.watchview import WatchModel, pool_text
 from reactor.logdedup import Dedup
 from tests.cli.support import REPO, cli_env
 
@@ -91,6 +91,13 @@ def test_watch_model_and_plain_lines() -> None:
     assert "draining 6f1c2a3b: unknown pending operation(s)" in screen
     assert screen.count("waiting: BLUE task draining") == 1 and "api" not in screen
     assert "None" not in screen and "12:00:02 green.scaled to 2 of 3" in screen
+
+
+
+def test_watch_shows_the_rollback_windows_standby_apart_from_the_traffic_share() -> None:
+    counts = {"pool_green": 3, "pool_blue": 0, "pool_backup": 1}
+    assert pool_text(counts) == "BLUE 0 · GREEN 3 · GREEN share 100% · BLUE standby 1 (backup)"
+    assert pool_text({"pool_green": 3, "pool_blue": 0}) == "BLUE 0 · GREEN 3 · GREEN share 100%"
 
 
 class Terminal(io.StringIO):

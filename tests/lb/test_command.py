@@ -15,6 +15,7 @@ from reactor.adapters.lb import (
     LbInvalidRequest,
     LbProtocolError,
     LbTimeout,
+    LbUnsupported,
     PoolServer,
     ServerState,
 )
@@ -107,3 +108,11 @@ async def test_bad_port_is_refused_before_running_anything(tmp_path: Path) -> No
     with pytest.raises(LbInvalidRequest, match="port"):
         await lb.add("web", TASK, "10.0.0.7", 0)
     assert not (tmp_path / "requests.jsonl").exists()
+
+
+async def test_backup_servers_are_refused_without_running_the_program(tmp_path: Path) -> None:
+    async with CommandLoadBalancer(argv(tmp_path), timeout_s=10) as lb:
+        with pytest.raises(LbUnsupported, match="cannot add backup servers"):
+            await lb.add("web", TASK, "10.0.0.7", 31000, backup=True)
+        assert await lb.observe("web") == {}
+    assert [r["op"] for r in requests(tmp_path)] == ["observe"]

@@ -70,6 +70,7 @@ class SimApp:
 class SimServer:
     state: LbState
     sessions: int = 0
+    backup: bool = False  # serves only while no normal server is up (HAProxy's `backup`)
 
 
 class Sim:
@@ -168,7 +169,19 @@ class Sim:
         if self.lb is None:
             return t.task_id not in self.watched
         srv = self.lb.get(t.task_id)
-        return srv is not None and srv.state is LbState.READY
+        if srv is None or srv.state is not LbState.READY:
+            return False
+        return not srv.backup or not self._normal_up()
+
+    def _normal_up(self) -> bool:
+        """A normal (non-backup) server is READY with a healthy task: backups get no traffic."""
+        assert self.lb is not None
+        for task_id, srv in self.lb.items():
+            t = self.task(task_id)
+            if srv.state is LbState.READY and not srv.backup and t is not None \
+                    and self._healthy(self.apps[t.app_id], t):
+                return True
+        return False
 
     def serving_count(self) -> int:
         return sum(1 for a in self.apps.values() for t in a.tasks if self._serving_now(a, t))
@@ -182,7 +195,8 @@ class Sim:
         apps = tuple(self._app_view(a) for a in self.apps.values())
         lb = None
         if self.lb is not None:
-            lb = {k: LbServerView(task_id=k, state=v.state, sessions=v.sessions) for k, v in self.lb.items()}
+            lb = {k: LbServerView(task_id=k, state=v.state, sessions=v.sessions, backup=v.backup)
+                  for k, v in self.lb.items()}
         drains = {}
         for task_id in self.watched:
             t = self.task(task_id)
@@ -223,8 +237,10 @@ class Sim:
         elif isinstance(action, UnwatchDrain):
             self.watched.discard(action.task_id)
         elif self.lb is not None and self.lb_up:
-            if isinstance(action, LbAdd):
-                self.lb[action.task_id] = SimServer(LbState.READY)
+            if isinstance(action, LbAdd):  # like HAProxy: an existing server keeps its flag
+                old = self.lb.get(action.task_id)
+                self.lb[action.task_id] = SimServer(LbState.READY, old.sessions if old else 0,
+                                                    old.backup if old else action.backup)
             elif isinstance(action, LbDrain | LbMaint) and action.task_id in self.lb:
                 drain = isinstance(action, LbDrain)
                 self.lb[action.task_id].state = LbState.DRAIN if drain else LbState.MAINT

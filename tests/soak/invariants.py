@@ -78,7 +78,11 @@ async def check_apps(world: World, serving_id: str, exp: Expected, v: Verdict) -
 
 
 async def check_pool(world: World, serving_id: str, v: Verdict) -> None:
-    """HAProxy's serving servers are exactly the healthy running tasks of the serving app."""
+    """HAProxy's serving servers are exactly the healthy running tasks of the serving app. Checked
+    once the deployment is over: BLUE's warm standby (a backup server during the rollback window)
+    is gone with BLUE after a completed deployment; after a rollback a standby server that still
+    carries sessions may keep its backup flag for a moment — it is a task of the serving app and
+    counts as serving (the flag is fixed once it is idle)."""
     deadline = time.monotonic() + POOL_SETTLE_S
     while True:
         app = await world.app(serving_id)

@@ -174,6 +174,7 @@ def _short_rollback_window(daemon: ReactorDaemon) -> None:
     that long after its last switch (a GREEN failing meanwhile is rolled back)."""
     data = tomllib.loads(daemon.config.read_text())
     data["deploy"]["rollback_window_s"] = ROLLBACK_WINDOW_S
+    data["deploy"].pop("rollback_window_standby", None)  # the default warm standby (1 task)
     daemon.config.write_text(to_toml(data))
 
 

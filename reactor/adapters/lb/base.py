@@ -29,6 +29,7 @@ class PoolServer:
     state: ServerState
     sessions: int  # current sessions attached to the server
     queued: int  # requests waiting for a slot on the server
+    backup: bool = False  # a backup server: takes traffic only while no normal server is up
 
 
 @runtime_checkable
@@ -49,8 +50,10 @@ class LoadBalancer(Protocol):
         """The pool of `backend`, keyed by task id (only servers this driver manages)."""
         ...
 
-    async def add(self, backend: str, task_id: str, address: str, port: int) -> None:
-        """Put the task in the pool; ends READY (also re-enables a drained or maintained one)."""
+    async def add(self, backend: str, task_id: str, address: str, port: int, backup: bool = False) -> None:
+        """Put the task in the pool; ends READY (also re-enables a drained or maintained one).
+        `backup`: a new server is added as a backup server (an existing one keeps its flag;
+        drivers without backup servers raise LbUnsupported)."""
         ...
 
     async def drain(self, backend: str, task_id: str) -> None:

@@ -29,6 +29,7 @@ from reactor.adapters.lb.errors import (
     LbInvalidRequest,
     LbProtocolError,
     LbTimeout,
+    LbUnsupported,
 )
 from reactor.adapters.lb.names import check_port
 
@@ -134,9 +135,11 @@ class CommandLoadBalancer(Lifecycle):
             for s in answer.servers
         }
 
-    async def add(self, backend: str, task_id: str, address: str, port: int) -> None:
+    async def add(self, backend: str, task_id: str, address: str, port: int, backup: bool = False) -> None:
         if not task_id:
             raise LbInvalidRequest("task id is empty")
+        if backup:  # the program's protocol has no backup servers: standby tasks stay out
+            raise LbUnsupported("the command LB driver cannot add backup servers")
         await self._call({"op": Op.ADD.value, "backend": backend, "task_id": task_id,
                           "address": address, "port": check_port(port)})
 

@@ -154,15 +154,17 @@ class HaproxyLoadBalancer(Lifecycle):
             pool[task_id] = PoolServer(
                 task_id=task_id, name=row.name, address=row.address, port=row.port, state=row.state,
                 sessions=answers.stat_int(stat, "scur"), queued=answers.stat_int(stat, "qcur"),
+                backup=answers.stat_int(stat, "bck") == 1,
             )
         return pool
 
-    async def add(self, backend: str, task_id: str, address: str, port: int) -> None:
+    async def add(self, backend: str, task_id: str, address: str, port: int, backup: bool = False) -> None:
         self._check_backend(backend)
         name, port = server_name(task_id), check_port(port)
         ip = await self._resolve(address, port)
         ref = f"{backend}/{name}"
         checks = f" {self._health_check}" if self._health_check else ""
+        checks += " backup" if backup else ""
         for _attempt in range(3):  # a concurrent remove may delete it between our commands
             command = f"add server {ref} {endpoint(ip, port)}{checks}"
             outcome = await self._run(backend, command)
@@ -174,7 +176,8 @@ class HaproxyLoadBalancer(Lifecycle):
                     continue
             outcome = await self._run(backend, f"set server {ref} state ready")
             if outcome is Outcome.OK:
-                log.info("lb.server_ready", backend=backend, task=task_id, server=name, address=ip, port=port)
+                log.info("lb.server_ready", backend=backend, task=task_id, server=name, address=ip, port=port,
+                         backup=backup)
                 return
             if outcome is not Outcome.NO_SERVER:
                 raise LbProtocolError(outcome.value, f"set server {ref} state ready")

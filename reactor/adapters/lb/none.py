@@ -15,7 +15,7 @@ class NoLoadBalancer(Lifecycle):
     async def observe(self, backend: str) -> dict[str, PoolServer]:
         return {}
 
-    async def add(self, backend: str, task_id: str, address: str, port: int) -> None:
+    async def add(self, backend: str, task_id: str, address: str, port: int, backup: bool = False) -> None:
         return None
 
     async def drain(self, backend: str, task_id: str) -> None:
