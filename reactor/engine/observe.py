@@ -83,32 +83,36 @@ def port_index_for(settings: Settings, app: App | None) -> int:
 
 
 def app_view(view: ClusterView, app: App, port_index: int) -> AppView:
+    """One app as the planner sees it. Built with `model_construct`: every value comes typed from
+    the view's models (validated when they were parsed), and this runs for every app of a group
+    in every round (validation was a fifth of a round's time with 50 groups deploying)."""
     tasks = []
     for t in view.tasks_of(app.id):
         phase = TaskPhase.TERMINAL if t.state.is_terminal else _PHASE.get(t.state, TaskPhase.STAGING)
-        tasks.append(TaskView(
+        tasks.append(TaskView.model_construct(
             task_id=t.id, app_id=app.id, host=t.host,
             port=t.ports[port_index] if len(t.ports) > port_index else None,
             state=phase, healthy=view.task_health(t.id), version=t.version or "",
             started_at=L.parse_timestamp(t.started_at) if t.started_at else None))
     vi = app.version_info
-    return AppView(
-        app_id=app.id, instances=app.instances, version=app.version or "",
+    return AppView.model_construct(
+        app_id=app.id, instances=max(0, app.instances), version=app.version or "",
         config_version=(vi.last_config_change_at if vi and vi.last_config_change_at else app.version or ""),
-        labels=dict(app.labels), has_health_checks=app.has_health_checks, tasks=tuple(tasks),
+        labels=dict(app.labels), started_at=L.started_at_of(app.labels),
+        has_health_checks=app.has_health_checks, tasks=tuple(tasks),
         deployment_ids=tuple(sorted(d.id for d in view.deployments_for(app.id))))
 
 
 def lb_views(pool: Mapping[str, PoolServer] | None) -> dict[str, LbServerView] | None:
     if pool is None:
         return None
-    return {tid: LbServerView(task_id=tid, state=LbState(s.state.value), sessions=s.sessions,
-                              queued=s.queued, backup=s.backup) for tid, s in pool.items()}
+    return {tid: LbServerView.model_construct(task_id=tid, state=LbState(s.state.value), sessions=s.sessions,
+                                              queued=s.queued, backup=s.backup) for tid, s in pool.items()}
 
 
 def drain_views(obs: Mapping[str, DrainObservation]) -> dict[str, DrainView]:
-    return {tid: DrainView(task_id=tid, pending=o.pending, drained=o.drained, gone=o.gone,
-                           timed_out=o.timed_out) for tid, o in obs.items()}
+    return {tid: DrainView.model_construct(task_id=tid, pending=o.pending, drained=o.drained, gone=o.gone,
+                                           timed_out=o.timed_out) for tid, o in obs.items()}
 
 
 def build_observed(*, view: ClusterView, group: str, apps: list[App], port_index: int,
@@ -117,7 +121,7 @@ def build_observed(*, view: ClusterView, group: str, apps: list[App], port_index
                    now: datetime) -> Observed:
     views = tuple(app_view(view, a, port_index) for a in apps)
     task_ids = {t.task_id for a in views for t in a.tasks}
-    return Observed(
+    return Observed.model_construct(
         group=group, apps=views, lb=lb_views(pool), lb_available=lb_available,
         drains={k: v for k, v in drain_views(drains).items() if k in task_ids or k in drains},
         failed_deployments=tuple(sorted(failed)), now=now)
