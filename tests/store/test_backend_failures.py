@@ -32,27 +32,42 @@ def hold_lock(db: Path) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, text=True)
 
 
+class LockHeld:
+    """`with LockHeld(db) as held:` another process holds the write lock inside the block until
+    `held.release()` (which returns once it has committed); killed on the way out regardless."""
+
+    def __init__(self, db: Path) -> None:
+        self._proc = hold_lock(db)
+
+    def __enter__(self) -> LockHeld:
+        assert self._proc.stdout is not None
+        assert self._proc.stdout.readline().strip() == "locked"
+        return self
+
+    def release(self) -> None:
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        self._proc.stdin.write("go\n")
+        self._proc.stdin.flush()
+        assert self._proc.stdout.readline().strip() == "released"
+
+    def __exit__(self, *_exc: object) -> None:
+        self._proc.kill()
+        self._proc.wait()
+
+
 async def test_store_locked_longer_than_busy_timeout_then_released(tmp_path: Path) -> None:
     db = tmp_path / "state.db"
     async with SqliteBackend(db, owner="me", lease_ttl_s=30, busy_timeout_s=0.2) as backend:
         assert await backend.acquire("/g")
         await backend.save_intent("/g", {"step": 1}, finished=False)
-        holder = hold_lock(db)
-        try:
-            assert holder.stdout is not None and holder.stdin is not None
-            assert holder.stdout.readline().strip() == "locked"
+        with LockHeld(db) as held:
             with pytest.raises(StoreError, match="locked"):
                 await backend.save_intent("/g", {"step": 2}, finished=False)
             assert not backend.ok and backend.problem and "locked" in backend.problem
             assert str(db) in backend.problem
             await backend.renew_once()  # the lease upkeep survives the error
             assert await backend.load_intent("/g") == {"step": 1}, "WAL readers are not blocked"
-            holder.stdin.write("go\n")
-            holder.stdin.flush()
-            assert holder.stdout.readline().strip() == "released"
-        finally:
-            holder.kill()
-            holder.wait()
+            held.release()
         await backend.save_intent("/g", {"step": 2}, finished=False)
         assert backend.ok and backend.problem is None
         assert await backend.load_intent("/g") == {"step": 2}

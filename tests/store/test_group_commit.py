@@ -5,7 +5,6 @@ owner refuses only its own item, and a failed transaction stores none of its bat
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ import pytest
 from reactor.adapters.store import LeaseLost, StateStore
 from reactor.adapters.store.errors import StoreError
 from reactor.adapters.store.sqlite_backend import SqliteBackend
-from tests.store.test_backend_failures import hold_lock
+from tests.store.test_backend_failures import LockHeld
 
 GROUPS = [f"/g{i}" for i in range(40)]
 
@@ -57,21 +56,13 @@ async def test_a_failed_transaction_stores_none_of_its_batch_and_reports_each(tm
     async with SqliteBackend(db, owner="me", lease_ttl_s=30, busy_timeout_s=0.2) as backend:
         for g in GROUPS[:8]:
             await backend.save_intent(g, {"step": 1}, finished=False)
-        holder: subprocess.Popen[str] = hold_lock(db)
-        try:
-            assert holder.stdout is not None and holder.stdin is not None
-            assert holder.stdout.readline().strip() == "locked"
+        with LockHeld(db) as held:
             results = await asyncio.gather(
                 *(backend.save_intent(g, {"step": 2}, finished=False) for g in GROUPS[:8]),
                 return_exceptions=True)
             assert all(isinstance(r, StoreError) and "locked" in str(r) for r in results), results
             assert not backend.ok
-            holder.stdin.write("go\n")
-            holder.stdin.flush()
-            assert holder.stdout.readline().strip() == "released"
-        finally:
-            holder.kill()
-            holder.wait()
+            held.release()
         for g in GROUPS[:8]:
             assert await backend.load_intent(g) == {"step": 1}
         await backend.save_intent(GROUPS[0], {"step": 2}, finished=False)
