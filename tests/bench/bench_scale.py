@@ -7,7 +7,9 @@
 the labels `bluegreen deploy` writes (instances 0) and the daemon (`python -m reactor run`, lb none,
 drain none, batch 1) drives them all. Printed: completed/total, wall time until the last one,
 reaction latency (Marathon event → write at Marathon, measured as in bench_reaction through a
-recording proxy; and the daemon's own histogram), the daemon's CPU seconds (from /proc, during
+recording proxy, which times each write's arrival and redirects the daemon's `/v2/events` to
+Marathon itself, as a standby does, so events are not relayed through the bench's own busy
+process; and the daemon's own histogram), the daemon's CPU seconds (from /proc, during
 the deployments) and its RSS (current and peak), the load average before and after. The rows
 "from the event that made it due" start the clock at the later of that event and the end of
 Marathon's deployment on GREEN (the reactor waits for it before scaling GREEN or killing BLUE);
@@ -99,7 +101,7 @@ async def run(work: Path, groups: int, n: int, zk: ZooKeeperServer | None) -> tu
             counts = await healthy_counts(http, lm.url)
             return all(counts.get(b, 0) >= n for b in blues)
         await wait_for(blues_healthy, timeout_s=120, what="every BLUE healthy", interval_s=0.5)
-        async with RecordingProxy(lm.url, on_write=writes.on_write) as proxy, \
+        async with RecordingProxy(lm.url, on_write=writes.on_write, redirect_events=True) as proxy, \
                 MarathonEvents(lm.url) as events:
             daemon = ReactorDaemon(work, [proxy.url], "/nonexistent", drain_source="none",
                                    lb_driver="none", log_level="warning")

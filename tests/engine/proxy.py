@@ -33,6 +33,9 @@ class Write:
 class RecordingProxy:
     upstream: str
     on_write: Callable[[int, str], bool] | None = None
+    # answer `GET /v2/events` with a 307 to the upstream (as a Marathon standby redirects to the
+    # leader): the reactor then reads events straight from Marathon, not relayed by this process
+    redirect_events: bool = False
     writes: list[Write] = field(default_factory=list)
     url: str = ""
     _runner: web.AppRunner | None = None
@@ -61,6 +64,8 @@ class RecordingProxy:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         assert self._session is not None
         raw = await request.read()
+        if self.redirect_events and request.method == "GET" and request.path == "/v2/events":
+            raise web.HTTPTemporaryRedirect(self.upstream + request.path_qs)
         n = 0
         if request.method != "GET":
             n = len(self.writes) + 1

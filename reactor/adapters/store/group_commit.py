@@ -20,15 +20,15 @@ from typing import Any
 
 #: (group, intent, finished) as the store takes them
 Item = tuple[str, dict[str, Any], bool]
-#: writes a batch in one transaction: per item its revision or the error that refused it alone;
+#: writes a batch in one transaction: per item None or the error that refused it alone;
 #: raises if the transaction failed (then none of the batch is stored)
-WriteBatch = Callable[[list[Item]], Awaitable[list[int | Exception]]]
+WriteBatch = Callable[[list[Item]], Awaitable[list[Exception | None]]]
 
 
 @dataclass
 class _Waiting:
     item: Item
-    done: asyncio.Future[int] = field(repr=False)
+    done: asyncio.Future[None] = field(repr=False)
 
 
 class GroupCommit:
@@ -41,14 +41,14 @@ class GroupCommit:
         self.batches = 0  # transactions written (for benchmarks and tests)
         self.largest = 0  # most saves in one transaction
 
-    async def save(self, group: str, intent: dict[str, Any], finished: bool) -> int:
-        """Store one intent; returns its revision once committed, or raises what refused it."""
+    async def save(self, group: str, intent: dict[str, Any], finished: bool) -> None:
+        """Store one intent; returns once committed, or raises what refused it."""
         loop = asyncio.get_running_loop()
         waiting = _Waiting((group, intent, finished), loop.create_future())
         self._waiting.append(waiting)
         if self._flusher is None or self._flusher.done():
             self._flusher = loop.create_task(self._flush(), name="store-group-commit")
-        return await asyncio.shield(waiting.done)
+        await asyncio.shield(waiting.done)
 
     async def _flush(self) -> None:
         while self._waiting:
@@ -70,7 +70,7 @@ class GroupCommit:
             for w, result in zip(batch, results, strict=True):
                 if w.done.done():
                     continue
-                if isinstance(result, Exception):
-                    w.done.set_exception(result)
+                if result is None:
+                    w.done.set_result(None)
                 else:
-                    w.done.set_result(result)
+                    w.done.set_exception(result)

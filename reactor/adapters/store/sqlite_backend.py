@@ -143,8 +143,9 @@ class SqliteBackend:
     async def save_intent(self, group: str, record: dict[str, Any], *, finished: bool) -> None:
         await self.saves.save(group, record, finished)
 
-    async def _write_batch(self, batch: list[Item]) -> list[int | Exception]:
-        return await self._call(self.store.save_intents, batch, now_s=self._wall())
+    async def _write_batch(self, batch: list[Item]) -> list[Exception | None]:
+        prepared = self.store.prepare_intents(batch)  # JSON on the loop; the thread only writes
+        return await self._call(self.store.write_prepared, prepared, now_s=self._wall())
 
     async def active_intents(self) -> dict[str, dict[str, Any]]:
         return await self._call(self.store.active_intents)
