@@ -17,6 +17,17 @@ from reactor.cli.common import CliError, read_secret
 from reactor.cli.exitcodes import Exit
 
 
+def api_base_url(api: str | None, settings: Any) -> str:
+    """`--api` (HOST:PORT or a URL) or `[api] listen` as a URL; a wildcard listen is called on
+    loopback. A bad address is one line and exit 2."""
+    from reactor.core.listen import client_url
+
+    try:
+        return client_url(api or settings.api.listen, tls=settings.api.tls_cert_file is not None)
+    except ValueError as exc:
+        raise CliError(f"--api: {exc}" if api else f"[api] {exc}", Exit.BAD_INPUT) from None
+
+
 class ApiRefused(CliError):
     """The daemon answered with an HTTP error; `status` is its code."""
 
@@ -47,8 +58,6 @@ class DaemonApi:
     @classmethod
     def from_settings(cls, settings: Any, api: str | None = None) -> DaemonApi:
         """`api` (HOST:PORT or a URL) or `[api] listen`; a wildcard listen is called on loopback."""
-        from reactor.cli.cmd_control import api_base_url
-
         token = read_secret(settings.api.token, settings.api.token_file)
         cert = getattr(settings.api, "tls_cert_file", None)
         return cls(api_base_url(api, settings), token, ca_file=str(cert) if cert else None)

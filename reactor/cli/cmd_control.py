@@ -93,17 +93,6 @@ def read_history(settings: Any, group: str | None, limit: int) -> list[dict[str,
         raise CliError(f"cannot read the history in {path}: {exc}", Exit.BAD_INPUT) from None
 
 
-def api_base_url(api: str | None, settings: Any) -> str:
-    """`--api` (HOST:PORT or a URL) or `[api] listen` as a URL; a wildcard listen is called on
-    loopback. A bad address is one line and exit 2."""
-    from reactor.core.listen import client_url
-
-    try:
-        return client_url(api or settings.api.listen, tls=settings.api.tls_cert_file is not None)
-    except ValueError as exc:
-        raise CliError(f"--api: {exc}" if api else f"[api] {exc}", Exit.BAD_INPUT) from None
-
-
 async def _run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     api = DaemonApi.from_settings(settings, args.api)

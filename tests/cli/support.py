@@ -244,10 +244,20 @@ class Daemon:
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace") if self.log_path.exists() else ""
 
-    async def start(self, timeout_s: float = 20.0) -> None:
+    def open_session(self) -> None:
+        """The HTTP session `get`/`deployment` use; `start` opens it, a test reading another
+        process's API (an in-process `deploy`) opens it alone and closes it with `close_session`."""
         # with a token configured every /v1/* GET needs it too (a daemon without one ignores it)
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5),
                                               headers={"Authorization": f"Bearer {TOKEN}"})
+
+    async def close_session(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def start(self, timeout_s: float = 20.0) -> None:
+        self.open_session()
         with self.log_path.open("ab") as log:
             self.proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "reactor", "run", "--config", str(self.config),
@@ -301,9 +311,7 @@ class Daemon:
             await self.proc.wait()
             raise AssertionError(f"daemon still running {timeout_s}s after SIGTERM:\n{self.log()}") from None
         finally:
-            if self._session is not None:
-                await self._session.close()
-                self._session = None
+            await self.close_session()
         return rc
 
     async def __aenter__(self) -> Daemon:
@@ -314,5 +322,4 @@ class Daemon:
         if self.proc is not None and self.proc.returncode is None:
             with contextlib.suppress(AssertionError):
                 await self.stop()
-        if self._session is not None:
-            await self._session.close()
+        await self.close_session()

@@ -17,7 +17,6 @@ import aiohttp
 from tests.cli.support import (
     BLUE_ID,
     GROUP,
-    TOKEN,
     Daemon,
     cli,
     cli_env,
@@ -133,8 +132,7 @@ async def test_rollback_command_mid_way_restores_blue_and_deploy_exits_1(tmp_pat
         # in a loop raced the deployment's end on a loaded one. (Restoring killed BLUE capacity
         # is covered under load by tests/e2e/test_rollback.py.)
         api = Daemon(cfg)
-        api._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5),
-                                             headers={"Authorization": f"Bearer {TOKEN}"})
+        api.open_session()
         try:
             async def holding() -> bool:
                 with contextlib.suppress(aiohttp.ClientError, TimeoutError):
@@ -144,7 +142,7 @@ async def test_rollback_command_mid_way_restores_blue_and_deploy_exits_1(tmp_pat
             await wait_until(holding, timeout_s=60, what="the deployment holding for promotion",
                              interval_s=0.05)
         finally:
-            await api._session.close()
+            await api.close_session()
         accepted = await cli("rollback", GROUP, "--config", str(cfg), "--json")
         assert accepted.rc == 0, accepted
         assert json.loads(accepted.out)["accepted"] is True
