@@ -22,11 +22,18 @@ async def test_descendants_that_outlive_the_child_are_killed(workdir: Path) -> N
         assert child.port == 1
         grandchild = int(pid_file.read_text())
         os.kill(grandchild, 0)  # alive
-    assert child.leftover_pids == [grandchild]
+    assert child.leftover_pids == [grandchild], f"grandchild {grandchild}: {_state(grandchild)}"
     deadline = time.monotonic() + 5
     while not _dead(grandchild):  # SIGKILL is asynchronous: wait for the kernel to finish it
         assert time.monotonic() < deadline, f"{grandchild} still alive"
         await asyncio.sleep(0.01)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError as exc:
+        return f"gone ({exc})"
 
 
 def _dead(pid: int) -> bool:

@@ -118,14 +118,31 @@ class ChildProcess:
 
 
 def kill_marked(marker: str) -> list[int]:
-    """SIGKILL every process whose environment has BLUEGREEN_DEMO_CHILD=<marker> (Linux /proc)."""
+    """SIGKILL every process whose environment has BLUEGREEN_DEMO_CHILD=<marker> (Linux /proc).
+
+    Scans until two passes in a row find nothing new: one pass can miss a process whose environ
+    could not be read at that instant (one CI run of 803 tests saw a marked grandchild missed),
+    and a process may fork while it is being killed."""
     needle = f"{MARKER_VAR}={marker}".encode()
+    killed: list[int] = []
+    quiet = 0
+    for _pass in range(6):
+        found = _kill_pass(needle, set(killed))
+        killed += found
+        quiet = 0 if found else quiet + 1
+        if quiet == 2:
+            break
+    return killed
+
+
+def _kill_pass(needle: bytes, done: set[int]) -> list[int]:
     killed = []
     for entry in Path("/proc").glob("[0-9]*"):
         try:
-            if needle in (entry / "environ").read_bytes().split(b"\0"):
-                os.kill(int(entry.name), signal.SIGKILL)
-                killed.append(int(entry.name))
+            pid = int(entry.name)
+            if pid not in done and needle in (entry / "environ").read_bytes().split(b"\0"):
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
         except (OSError, ValueError):
             continue  # gone meanwhile, or not ours to read
     return killed
