@@ -122,23 +122,12 @@ class StateStore:
             put_intent(c, group, body, finished, revision + 1, now_s, self.owner)
             return revision + 1
 
-    def save_intents(
-        self, batch: list[tuple[str, dict[str, Any], bool]], *, now_s: float
-    ) -> list[Exception | None]:
-        """Group commit: store each `(group, intent, finished)` in ONE write transaction.
-
-        Per item None, or the error that refused that item alone (LeaseLost, an intent that
-        cannot be stored); the others are written. A failing transaction (locked, full, corrupt)
-        raises StoreError and writes none of them.
-        """
-        prepared = self.prepare_intents(batch)
-        return self.write_prepared(prepared, now_s=now_s)
-
     def prepare_intents(self, batch: list[tuple[str, dict[str, Any], bool]]) -> PreparedIntents:
-        """The CPU part of `save_intents` (JSON), which touches no file: the async backend runs it
-        on the event loop so that its worker thread only runs the four SQLite calls. Each of
-        those lets go of the GIL, and taking it back from a busy event loop can wait the
-        interpreter's switch interval: the fewer Python steps in the thread, the fewer waits."""
+        """Group commit, first half: the batch's JSON, which touches no file (the async backend
+        runs it on the event loop, so that its worker thread only runs `write_prepared`'s four
+        SQLite calls). Each of those lets go of the GIL, and taking it back from a busy event
+        loop can wait the interpreter's switch interval: the fewer steps in the thread, the
+        fewer waits."""
         errors: list[Exception | None] = [None] * len(batch)
         rows: list[dict[str, Any]] = []
         for k, (group, intent, finished) in enumerate(batch):
@@ -150,7 +139,10 @@ class StateStore:
         return PreparedIntents(errors, rows, json.dumps([r["g"] for r in rows]), json.dumps(rows))
 
     def write_prepared(self, prepared: PreparedIntents, *, now_s: float) -> list[Exception | None]:
-        """Write what `prepare_intents` made, checking each group's lease, in one transaction."""
+        """Group commit, second half: store each prepared `(group, intent, finished)` in ONE write
+        transaction, checking each group's lease. Per item None, or the error that refused that
+        item alone (LeaseLost, an intent that cannot be stored); the others are written. A failing
+        transaction (locked, full, corrupt) raises StoreError and writes none of them."""
         results = list(prepared.errors)
         with self._tx(write=True) as c:
             held = dict(c.execute(
