@@ -123,8 +123,11 @@ async def follow(api: DaemonApi, group: str | None, *, until_done: bool = False,
             if until_done and group and _ended(model, group, green_app):
                 await _final_event(screen, stream, model.groups[group].row.get("green_app"))
                 return model.groups[group].row
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow the cancellation
+            # Ctrl-C sends when the event is set at the same moment, and the watch then never ends
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), REFRESH_S)
+                async with asyncio.timeout(REFRESH_S):
+                    await changed.wait()
             changed.clear()
             if stream.done():
                 stream.result()  # the daemon went away: its one line
@@ -144,7 +147,8 @@ async def _final_event(screen: Screen, stream: asyncio.Task[None], green: Any) -
     while str(green) not in screen.final_greens and not stream.done() and loop.time() < deadline:
         screen.final_seen.clear()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(screen.final_seen.wait(), max(0.0, deadline - loop.time()))
+            async with asyncio.timeout_at(deadline):  # (not wait_for: see follow)
+                await screen.final_seen.wait()
 
 
 def _ended(model: WatchModel, group: str, green_app: str | None) -> bool:
