@@ -182,7 +182,7 @@ async def test_command_gate_timeout_kills_its_process_group(command: CommandHook
 def _dead(pid: int) -> bool:
     try:
         status = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):  # ESRCH: reaped between open and read
         return True
     return "State:\tZ" in status or "State:\tX" in status
 
