@@ -144,6 +144,18 @@ class Intent(BaseModel):
     def green_failures(self) -> int:
         return len(self.green_failed)
 
+    def only_observations_differ(self, other: Intent) -> bool:
+        """True when `other` differs from this intent only in what the planner records from
+        watching GREEN (`OBSERVATION_FIELDS`: tasks seen alive, tasks seen healthy, the bounds
+        and config version of GREEN's expected count), never in a decision. Such a change may
+        be saved later (with the next save): lost in a crash, it is observed again."""
+        if self == other:
+            return False
+        mine, theirs = dict(self), dict(other)
+        if any(mine[k] != theirs[k] for k in mine if k not in OBSERVATION_FIELDS):
+            return False
+        return self.green.instances == other.green.instances  # the count we asked for is a decision
+
     def changed(self, **changes: Any) -> Intent:
         """A validated copy: unknown field names raise, and values are checked against the model
         (`model_copy(update=...)` would accept a misspelt key or a wrong type silently)."""
@@ -223,6 +235,8 @@ def new_intent(
 
 
 _FIELDS = frozenset(Intent.model_fields)
+#: what a round records from watching GREEN alone (see Intent.only_observations_differ)
+OBSERVATION_FIELDS = frozenset({"green_seen", "green_ever_healthy", "green"})
 
 
 def _runtime_types(annotation: Any) -> tuple[type, ...]:

@@ -1,0 +1,54 @@
+"""Which intent changes a round may save later (Intent.only_observations_differ): what the planner
+records from watching GREEN, never a decision."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from reactor.core.intent import Intent, Phase, new_intent
+
+from .sim import T0
+
+
+def _intent() -> Intent:
+    return new_intent(group="web", deployment_id="d1", blue_app="/web-blue", green_app="/web-green",
+                      target_instances=3, now=T0, blue_instances=3, green_instances=0)
+
+
+@pytest.mark.parametrize("update", [
+    {"green_seen": ("g.1",)},
+    {"green_ever_healthy": ("g.1",)},
+    {"green_seen": ("g.1", "g.2"), "green_ever_healthy": ("g.1",)},
+])
+def test_what_was_seen_of_green_may_wait(update: dict[str, object]) -> None:
+    before = _intent()
+    assert before.only_observations_differ(before.model_copy(update=update))
+
+
+def test_greens_recorded_bounds_may_wait_but_not_the_count_we_asked_for() -> None:
+    before = _intent()
+    seen = before.green.model_copy(update={"high": 2, "config_version": "c1"})
+    asked = before.green.expect(2)
+    assert before.only_observations_differ(before.model_copy(update={"green": seen}))
+    assert not before.only_observations_differ(before.model_copy(update={"green": asked}))
+
+
+@pytest.mark.parametrize("update", [
+    {"phase": Phase.SHIFTING},
+    {"killed": {"b.1": T0}},
+    {"draining": {"b.1": T0}},
+    {"green_failed": ("g.1",)},
+    {"seq": 1},
+    {"green_scaled_at": T0 + timedelta(seconds=1)},
+    {"green_seen": ("g.1",), "batch": 2},  # an observation together with a decision
+])
+def test_decisions_never_wait(update: dict[str, object]) -> None:
+    before = _intent()
+    assert not before.only_observations_differ(before.model_copy(update=update))
+
+
+def test_no_change_is_not_a_deferred_change() -> None:
+    before = _intent()
+    assert not before.only_observations_differ(before)
