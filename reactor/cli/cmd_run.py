@@ -98,12 +98,19 @@ async def _run(settings: object) -> int:
                 loop.call_later(SHUTDOWN_BOUND_S, _give_up)
 
             install_signal_handlers(engine, loop, on_signal=arm_bound)
-            summary = asyncio.create_task(log_startup_summary(engine, settings), name="startup_summary")
+            summary = asyncio.create_task(_once_started(engine, settings), name="startup_summary")
             try:
                 await engine.run()
             finally:
                 summary.cancel()
     return Exit.DONE
+
+
+async def _once_started(engine: Any, settings: Any) -> None:
+    """After the first resync: settle the heap, then the start-up line."""
+    await engine.ready.wait()
+    settle_heap()
+    await log_startup_summary(engine, settings)
 
 
 def settle_heap() -> None:
@@ -122,7 +129,6 @@ async def log_startup_summary(engine: Any, settings: Any) -> None:
     import structlog
 
     await engine.ready.wait()
-    settle_heap()
     leader = "unknown"
     with contextlib.suppress(Exception):
         leader = await engine.client.leader()

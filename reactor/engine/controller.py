@@ -55,6 +55,7 @@ class GroupStatus:
 class _Stored:
     intent: Intent | None
     outbox: list[dict[str, Any]]
+    unsaved_since: float | None = None  # `intent` holds observations not saved since then (mono)
 
 
 class GroupController:
@@ -75,22 +76,20 @@ class GroupController:
         self._store_failures = 0
         self.store_problem: str | None = None  # the last round failed on the store (for /readyz)
         self._definition: dict[str, Any] | None = None  # GREEN's definition read on adoption
-        self._unsaved_since: float | None = None  # the cached intent has observations not saved yet
 
     # ---- inputs ----------------------------------------------------------------------------------
     def queue_command(self, command: Command) -> None:
         self._commands.append(command)
 
     def lease_lost(self) -> None:
-        self._cached, self._unsaved_since = None, None
+        self._cached = None
 
     # ---- the round -------------------------------------------------------------------------------
     async def reconcile(self, trigger: tuple[str, float] | None) -> float | None:
         try:
             requeue = await self._round(trigger)
         except StoreError as exc:
-            # re-read after recovery: what we saved last is the truth
-            self._cached, self._unsaved_since = None, None
+            self._cached = None  # re-read after recovery: what we saved last is the truth
             self.deps.metrics.count_store_error("reconcile")
             delay = STORE_RETRY_S[min(self._store_failures, len(STORE_RETRY_S) - 1)]
             self._store_failures += 1
@@ -104,7 +103,7 @@ class GroupController:
     async def _round(self, trigger: tuple[str, float] | None) -> float | None:
         d = self.deps
         if not d.backend.may_act(self.group):
-            self._cached, self._unsaved_since = None, None
+            self._cached = None
             if not await d.backend.acquire(self.group):
                 return d.settings.state.lease_ttl_s / 2
         r = d.clock.read()
@@ -148,22 +147,21 @@ class GroupController:
             self.group, {"intent": intent.model_dump(mode="json"), "outbox": outbox},
             finished=intent.finished)
         self._cached = _Stored(intent, [])
-        self._unsaved_since = None
 
-    def _may_defer(self, intent: Intent, new: Intent, actions: tuple[A.Action, ...], r: Reading) -> bool:
+    def _deferrable_since(self, intent: Intent, new: Intent, actions: tuple[A.Action, ...],
+                          r: Reading) -> float | None:
         """A round with no action whose plan only recorded observations of GREEN (tasks seen
         alive or healthy) need not wait for the store: with 50 groups deploying, these saves were
         half of all saves and one of the three in a row between "GREEN healthy" and the kill of a
         BLUE task. They go with the group's next save, at the latest OBSERVATIONS_SAVED_WITHIN_S
         later; lost in a crash (or with the lease), they are observed again. Decisions, events and
-        commands are never deferred."""
-        if actions or self._cached is None or self._cached.intent != intent:
-            return False
-        if not intent.only_observations_differ(new):
-            return False
-        if self._unsaved_since is None:
-            self._unsaved_since = r.mono
-        return r.mono - self._unsaved_since < OBSERVATIONS_SAVED_WITHIN_S
+        commands are never deferred. Since when observations are unsaved if this round may leave
+        them so, else None (then the round saves)."""
+        cached = self._cached
+        if actions or cached is None or cached.intent != intent or not intent.only_observations_differ(new):
+            return None
+        since = r.mono if cached.unsaved_since is None else cached.unsaved_since
+        return since if r.mono - since < OBSERVATIONS_SAVED_WITHIN_S else None
 
     def _read_definition(self, green_id: str) -> None:
         """Read GREEN's definition once (history keeps it, for `undo`); folded into the intent
@@ -197,13 +195,13 @@ class GroupController:
         observed, decision, actions = await self._decide(intent, green, target.backend, r)
         new = decision.intent
         events = [a.event.model_dump(mode="json") for a in actions if isinstance(a, A.Emit | A.RequestGate)]
-        if self._may_defer(intent, new, actions, r):
-            self._cached = _Stored(new, [])  # observations only: saved with the next save
+        if (since := self._deferrable_since(intent, new, actions, r)) is not None:
+            self._cached = _Stored(new, [], since)  # observations only: saved with the next save
             self._record_status(new, decision.blockers, observed, r)
-            due = OBSERVATIONS_SAVED_WITHIN_S - (r.mono - (self._unsaved_since or r.mono))
+            due = OBSERVATIONS_SAVED_WITHIN_S - (r.mono - since)
             return due if decision.requeue_after_s is None else min(decision.requeue_after_s, due)
         if (new != intent or events or self._cached is None or self._cached.intent != intent
-                or self._unsaved_since is not None):
+                or self._cached.unsaved_since is not None):
             await self._save(new, events)  # write-ahead: nothing is sent for an unsaved intent
         for a in actions:
             if isinstance(a, A.WatchDrain):
@@ -323,7 +321,7 @@ class GroupController:
         self.finished.set()
 
     async def _release(self) -> None:
-        self._cached, self._unsaved_since = None, None
+        self._cached = None
         if self.deps.backend.may_act(self.group):
             await self.deps.backend.release(self.group)
 
