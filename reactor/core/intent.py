@@ -147,8 +147,9 @@ class Intent(BaseModel):
     def only_observations_differ(self, other: Intent) -> bool:
         """True when `other` differs from this intent only in what the planner records from
         watching GREEN (`OBSERVATION_FIELDS`: tasks seen alive, tasks seen healthy, the bounds
-        and config version of GREEN's expected count), never in a decision. Such a change may
-        be saved later (with the next save): lost in a crash, it is observed again."""
+        and config version of GREEN's expected count, GREEN's definition read for history),
+        never in a decision. Such a change may be saved later (with the next save): lost in a
+        crash, it is observed (or read) again."""
         if self == other:
             return False
         mine, theirs = dict(self), dict(other)
@@ -236,7 +237,7 @@ def new_intent(
 
 _FIELDS = frozenset(Intent.model_fields)
 #: what a round records from watching GREEN alone (see Intent.only_observations_differ)
-OBSERVATION_FIELDS = frozenset({"green_seen", "green_ever_healthy", "green"})
+OBSERVATION_FIELDS = frozenset({"green_seen", "green_ever_healthy", "green", "green_definition"})
 
 
 def _runtime_types(annotation: Any) -> tuple[type, ...]:

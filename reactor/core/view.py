@@ -42,6 +42,7 @@ def _bare(app: App) -> App:
 class ClusterView:
     def __init__(self) -> None:
         self._apps: dict[str, App] = {}  # stored without tasks/deployments (kept separately)
+        self._by_group: dict[str, list[str]] | None = None  # group -> app ids; None: rebuild
         self._tasks: dict[str, Task] = {}
         self._app_tasks: dict[str, dict[str, None]] = {}  # app id -> ordered task ids
         self._instance_task: dict[str, str] = {}  # instance id -> newest task id
@@ -72,10 +73,23 @@ class ClusterView:
 
     # ---- queries -------------------------------------------------------------------------------
     def groups(self) -> list[str]:
-        return sorted({g for a in self._apps.values() if (g := group_of(a.labels)) is not None})
+        return sorted(self._group_index())
 
     def apps_in_group(self, group: str) -> list[App]:
-        return sorted((a for a in self._apps.values() if group_of(a.labels) == group), key=lambda a: a.id)
+        return [self._apps[i] for i in self._group_index().get(group, ())]
+
+    def _group_index(self) -> dict[str, list[str]]:
+        """Group -> its app ids (sorted), rebuilt only after an app was added, replaced or
+        removed: every round asks for its group's apps, and scanning every app's labels for each
+        was a third of a round's time with 50 groups deploying. Writes that keep an app's labels
+        (note_scaled, note_killed) keep the index."""
+        if self._by_group is None:
+            index: dict[str, list[str]] = {}
+            for app_id in sorted(self._apps):
+                if (g := group_of(self._apps[app_id].labels)) is not None:
+                    index.setdefault(g, []).append(app_id)
+            self._by_group = index
+        return self._by_group
 
     def app(self, app_id: str) -> App | None:
         return self._apps.get(app_id)
@@ -141,6 +155,7 @@ class ClusterView:
         """Rebuild from a REST snapshot; dirty = every group whose apps, tasks or deployments differ."""
         before = self._fingerprints()
         self._apps.clear()
+        self._by_group = None
         self._tasks.clear()
         self._app_tasks.clear()
         self._instance_task.clear()
@@ -219,12 +234,14 @@ class ClusterView:
 
     def _put_app(self, app: App) -> None:
         self._apps[app.id] = _bare(app)
+        self._by_group = None
         self._app_tasks.setdefault(app.id, {})
         for task in app.tasks:
             self._put_task(task if task.app_id else task.model_copy(update={"app_id": app.id}))
 
     def _drop_app(self, app_id: str) -> None:
         self._apps.pop(app_id, None)
+        self._by_group = None
         for task_id in list(self._app_tasks.get(app_id, {})):
             self._drop_task(task_id)
         self._app_tasks.pop(app_id, None)
@@ -358,6 +375,7 @@ class ClusterView:
             app = app.model_copy(update={"version_info": old.version_info})
             self._needs_refresh.add(app.id)  # versionInfo not carried: the REST view has it
         self._apps[app.id] = _bare(app)
+        self._by_group = None
         self._app_tasks.setdefault(app.id, {})
         return dirty | self._groups_of((app.id,))
 

@@ -75,7 +75,10 @@ class GroupController:
         self._gate_running = False
         self._store_failures = 0
         self.store_problem: str | None = None  # the last round failed on the store (for /readyz)
-        self._definition: dict[str, Any] | None = None  # GREEN's definition read on adoption
+        # GREEN's definition as read from Marathon (app id, definition), kept until the group's
+        # deployment ends so that an intent reloaded without it (lease lost, store error) gets it
+        self._definition: tuple[str, dict[str, Any]] | None = None
+        self._definition_reading = False
 
     # ---- inputs ----------------------------------------------------------------------------------
     def queue_command(self, command: Command) -> None:
@@ -119,13 +122,11 @@ class GroupController:
             log.info("deployment taken over", green=intent.green_app, blue=intent.blue_app,
                      target=intent.target_instances,
                      recorded=intent is stored.intent)
-            if intent.green_definition is None and intent is not stored.intent:
-                self._read_definition(intent.green_app)
         if intent is None or intent.finished:
             requeue = await self.pool.keep(apps, stored.intent, trigger, r)
             await self._release()
             return requeue
-        return await self._step(self._fold_inputs(intent, r), trigger, r)
+        return await self._step(self._fold_inputs(intent, r), apps, trigger, r)
 
     def _may_start(self) -> bool:
         d = self.deps
@@ -148,39 +149,50 @@ class GroupController:
             finished=intent.finished)
         self._cached = _Stored(intent, [])
 
-    def _deferrable_since(self, intent: Intent, new: Intent, actions: tuple[A.Action, ...],
-                          r: Reading) -> float | None:
-        """A round with no action whose plan only recorded observations of GREEN (tasks seen
-        alive or healthy) need not wait for the store: with 50 groups deploying, these saves were
-        half of all saves and one of the three in a row between "GREEN healthy" and the kill of a
-        BLUE task. They go with the group's next save, at the latest OBSERVATIONS_SAVED_WITHIN_S
-        later; lost in a crash (or with the lease), they are observed again. Decisions, events and
-        commands are never deferred. Since when observations are unsaved if this round may leave
-        them so, else None (then the round saves)."""
+    def _deferrable_since(self, new: Intent, actions: tuple[A.Action, ...], r: Reading) -> float | None:
+        """A round with no action that, since the last save, only recorded observations of GREEN
+        (tasks seen alive or healthy, its definition read for history) need not wait for the
+        store: with 50 groups deploying, these saves were half of all saves and one of the three
+        in a row between "GREEN healthy" and the kill of a BLUE task. They go with the group's
+        next save, at the latest OBSERVATIONS_SAVED_WITHIN_S later; lost in a crash (or with the
+        lease), they are observed again. Decisions, events and commands are never deferred.
+        Since when observations are unsaved if this round may leave them so, else None (then the
+        round saves)."""
         cached = self._cached
-        if actions or cached is None or cached.intent != intent or not intent.only_observations_differ(new):
+        stored = cached.intent if cached is not None else None
+        if actions or cached is None or stored is None or not stored.only_observations_differ(new):
             return None
         since = r.mono if cached.unsaved_since is None else cached.unsaved_since
         return since if r.mono - since < OBSERVATIONS_SAVED_WITHIN_S else None
 
-    def _read_definition(self, green_id: str) -> None:
-        """Read GREEN's definition once (history keeps it, for `undo`); folded into the intent
-        by a later round. Nothing else depends on it: a failed read is a warning."""
+    def _read_definition(self, intent: Intent) -> None:
+        """Read GREEN's definition once (history keeps it, for `undo`) when the intent lacks it
+        (a deployment adopted from Marathon, or recorded by a process that died before it had
+        it); folded into the intent by a later round. Called after the round's writes were sent:
+        nothing else depends on it, so it never delays a reaction, and a failed read is a warning."""
+        green_id = intent.green_app
+        if (intent.green_definition is not None or self._definition_reading
+                or (self._definition is not None and self._definition[0] == green_id)):
+            return
+        self._definition_reading = True
+
         async def read() -> None:
             try:
-                self._definition = await self.deps.marathon.app_definition(green_id)
+                self._definition = (green_id, await self.deps.marathon.app_definition(green_id))
             except Exception as exc:
                 log.warning("GREEN's definition not read; undo will not offer it", app=green_id,
                             error=str(exc))
                 return
+            finally:
+                self._definition_reading = False
             self.deps.mark({self.group}, "definition")
 
         self.deps.spawn(read(), f"definition:{self.group}")
 
     def _fold_inputs(self, intent: Intent, r: Reading) -> Intent:
-        if intent.green_definition is None and self._definition is not None:
-            intent = intent.with_green_definition(self._definition)
-        self._definition = None
+        if (intent.green_definition is None and self._definition is not None
+                and self._definition[0] == intent.green_app):
+            intent = intent.with_green_definition(self._definition[1])
         for command in self._commands:
             intent = intent.with_command(command, r.wall)
         self._commands = []
@@ -189,13 +201,14 @@ class GroupController:
             self._gate_answer = None
         return intent
 
-    async def _step(self, intent: Intent, trigger: tuple[str, float] | None, r: Reading) -> float | None:
+    async def _step(self, intent: Intent, apps: list[Any], trigger: tuple[str, float] | None,
+                    r: Reading) -> float | None:
         green = self.deps.view.app(intent.green_app)
         target = self._target(green)
-        observed, decision, actions = await self._decide(intent, green, target.backend, r)
+        observed, decision, actions = await self._decide(intent, apps, green, target.backend, r)
         new = decision.intent
         events = [a.event.model_dump(mode="json") for a in actions if isinstance(a, A.Emit | A.RequestGate)]
-        if (since := self._deferrable_since(intent, new, actions, r)) is not None:
+        if (since := self._deferrable_since(new, actions, r)) is not None:
             self._cached = _Stored(new, [], since)  # observations only: saved with the next save
             self._record_status(new, decision.blockers, observed, r)
             due = OBSERVATIONS_SAVED_WITHIN_S - (r.mono - since)
@@ -208,6 +221,8 @@ class GroupController:
                 self._drain_group[a.task_id] = self.group
         out = await self.executor.execute(target, actions)
         self._after_actions(actions[:out.done], intent, r)
+        if not new.finished:
+            self._read_definition(new)
         saved = new
         for dep in out.deployment_ids:
             new = new.with_own_deployment(dep)
@@ -230,14 +245,14 @@ class GroupController:
             return min(decision.requeue_after_s or REPLAN_AFTER_ACTION_S, REPLAN_AFTER_ACTION_S)
         return decision.requeue_after_s
 
-    async def _decide(self, intent: Intent, green: Any, backend: str,
+    async def _decide(self, intent: Intent, apps: list[Any], green: Any, backend: str,
                       r: Reading) -> tuple[Any, Any, tuple[A.Action, ...]]:
         """Observe and plan; with no gate registered, a gate request is answered ALLOW at once and
         the shift is planned in the same round (no gate round)."""
         d = self.deps
         pool, lb_ok = await self.pool.observe(backend)
         observed = build_observed(
-            view=d.view, group=self.group, apps=group_apps(d.view, self.group),
+            view=d.view, group=self.group, apps=apps,
             port_index=port_index_for(d.settings, green), pool=pool, lb_available=lb_ok,
             drains=self._drains(), failed=d.failed_deployments(), now=r.wall)
         policy = policy_for(d.settings, green)
@@ -322,6 +337,7 @@ class GroupController:
 
     async def _release(self) -> None:
         self._cached = None
+        self._definition = None
         if self.deps.backend.may_act(self.group):
             await self.deps.backend.release(self.group)
 

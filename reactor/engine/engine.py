@@ -154,6 +154,7 @@ class Engine:
             event_types=EVENT_TYPES, idle_timeout_s=s.marathon.event_idle_timeout_s,
             on_reconnect=self.metrics.count_stream_reconnect, on_malformed=self._on_malformed)
         self.metrics.watch_stream(lambda: self.watcher.live)
+        self.metrics.watch_queue(lambda: len(self.queue), lambda: self.queue.in_flight)
         return self
 
     def _deps(self) -> Deps:

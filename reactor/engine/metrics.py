@@ -93,10 +93,22 @@ class Metrics:
             "bluegreen_store_errors_total",
             "State store / coordination backend calls that failed, by operation.", ["operation"],
             registry=r)
+        self.queue_depth = Gauge(
+            "bluegreen_reconcile_queue_depth",
+            "Groups waiting for a reconcile round (a backlog that stays high means rounds lag).",
+            registry=r)
+        self.rounds_in_flight = Gauge(
+            "bluegreen_reconcile_in_flight", "Reconcile rounds running now.", registry=r)
 
     def watch_stream(self, is_live: Callable[[], bool]) -> None:
         """`bluegreen_event_stream_connected` reads `is_live()` at every scrape."""
         self.stream_connected.set_function(lambda: 1.0 if is_live() else 0.0)
+
+    def watch_queue(self, depth: Callable[[], int], in_flight: Callable[[], int]) -> None:
+        """`bluegreen_reconcile_queue_depth` and `bluegreen_reconcile_in_flight` read the work
+        queue at every scrape."""
+        self.queue_depth.set_function(lambda: float(depth()))
+        self.rounds_in_flight.set_function(lambda: float(in_flight()))
 
     def count_lb_error(self, operation: str, error: str) -> None:
         self.lb_errors.labels(operation=str(operation), error=str(error)).inc()

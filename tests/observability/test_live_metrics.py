@@ -24,4 +24,5 @@ async def test_lb_errors_and_stream_state_in_live_metrics(tmp_path: Path) -> Non
             text = await wait_until(counted, what="an LB observe error counted")
             assert value(text, "bluegreen_event_stream_connected") == 1.0, text
             assert value(text, "bluegreen_build_info{") == 1.0, text
+            assert "bluegreen_reconcile_queue_depth " in text and "bluegreen_reconcile_in_flight " in text
             assert await daemon.stop() == 0

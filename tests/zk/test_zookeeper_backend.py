@@ -7,6 +7,7 @@ the 1 MB znode limit). Session timeouts are short so expiry is quick.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -86,6 +87,33 @@ async def test_intent_is_fenced_by_the_lease(pair: tuple[ZooKeeperBackend, ...])
     assert await b.active_intents() == {"/g": {"step": 1}}
     await a.save_intent("/g", {"step": 2}, finished=True)
     assert await b.active_intents() == {} and await b.load_intent("/g") == {"step": 2}
+
+
+async def test_first_save_of_a_group_read_absent_is_one_round_trip(pair: tuple[ZooKeeperBackend, ...]) -> None:
+    """A group whose intent was read as absent is created in one transaction (not set, fail,
+    parent, create); the knowledge is a hint only: an intent written meanwhile by another
+    process, or a root removed under us, still ends stored."""
+    a, b = pair
+    await a.save_intent("/warm", {"step": 0}, finished=False)  # the process's first: makes the parent
+    assert await a.acquire("/new") and await a.load_intent("/new") is None
+    ops = a._session.ops
+    await a.save_intent("/new", {"step": 1}, finished=False)
+    assert a._session.ops - ops == 1 and await b.load_intent("/new") == {"step": 1}
+    ops = a._session.ops
+    await a.save_intent("/new", {"step": 2}, finished=False)
+    assert a._session.ops - ops == 1 and await b.load_intent("/new") == {"step": 2}
+    # read absent by `a`, then created by `b` (no lease of `a` on it): a's create fails, set wins
+    assert await a.load_intent("/other") is None
+    await b.save_intent("/other", {"by": "b"}, finished=False)
+    await a.save_intent("/other", {"by": "a"}, finished=False)
+    assert await b.load_intent("/other") == {"by": "a"}
+    # the whole root removed under a process that had made it: the first save fails, the next works
+    assert await a.load_intent("/third") is None
+    await asyncio.to_thread(a._session.client.delete, "/bluegreen/intents", recursive=True)
+    with pytest.raises(StoreError):
+        await a.save_intent("/third", {"step": 1}, finished=False)
+    await a.save_intent("/third", {"step": 1}, finished=False)
+    assert await b.load_intent("/third") == {"step": 1}
 
 
 async def test_holder_killed_other_acquires_after_session_expiry(zookeeper: ZooKeeperServer,

@@ -22,6 +22,8 @@ from reactor.adapters.store.errors import InvalidRecord
 #: ZooKeeper refuses znodes over jute.maxbuffer (1 MiB by default); keep room for the request
 MAX_ZNODE_BYTES = 1_000_000
 HISTORY_KEEP = 200
+#: groups whose intent znode's existence a process remembers (saves one round trip per first save)
+KNOWN_INTENTS_MAX = 10_000
 COMMANDS_KEEP = 200
 DELIVERY_RETENTION_S = 7 * 24 * 3600.0
 

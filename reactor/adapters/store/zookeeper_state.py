@@ -36,6 +36,10 @@ class ZkState:
         self.ok = True
         self.problem: str | None = None
         self.history_keep = zl.HISTORY_KEEP  # newest records kept per group
+        # whether a group's intent znode exists, as last read or written by this process: a
+        # first save then creates it in one round trip instead of set (fails), parent, create
+        self._intent_exists: dict[str, bool] = {}
+        self._intents_dir_made = False
         self.commands_keep = zl.COMMANDS_KEEP
 
     # hooks of the coordination half --------------------------------------------------------------
@@ -95,7 +99,16 @@ class ZkState:
     # intents -------------------------------------------------------------------------------------
     async def load_intent(self, group: str) -> dict[str, Any] | None:
         got = await self._op("load intent", lambda: self._get(self._layout.intent(group)))
+        self._known_intent(group, got is not None)
         return None if got is None else zl.decode(got[0]).get("intent")
+
+    def _known_intent(self, group: str, exists: bool | None) -> None:
+        if exists is None:
+            self._intent_exists.pop(group, None)
+            return
+        if len(self._intent_exists) >= zl.KNOWN_INTENTS_MAX and group not in self._intent_exists:
+            self._intent_exists.clear()  # bounded; forgetting only costs a round trip
+        self._intent_exists[group] = exists
 
     async def save_intent(self, group: str, record: dict[str, Any], *, finished: bool) -> None:
         if not isinstance(record, dict):
@@ -103,7 +116,13 @@ class ZkState:
         body = {"group": group, "intent": record, "finished": finished,
                 "updated_at": self._wall(), "updated_by": self.owner}
         data = zl.encode(self.label, f"intent of group {group!r}", body)
-        await self._op("save intent", lambda: self._save_intent(group, data))
+        try:
+            await self._op("save intent", lambda: self._save_intent(group, data))
+        except BaseException:
+            self._known_intent(group, None)
+            self._intents_dir_made = False  # the root may have been removed: make it again
+            raise
+        self._known_intent(group, True)
 
     async def _save_intent(self, group: str, data: bytes) -> None:
         lease = self._lease_node(group)
@@ -112,9 +131,13 @@ class ZkState:
             if holder is not None and holder != self.owner:
                 raise LeaseLost(group, holder)
         path, zk = self._layout.intent(group), self._session.client
-        for mode in ("set", "create", "set"):  # the intent may not exist yet, or appear meanwhile
-            if mode == "create":
+        # the intent may not exist yet, or appear meanwhile; known absent, try creating first
+        absent = self._intent_exists.get(group) is False
+        modes = ("create", "set", "create") if absent else ("set", "create", "set")
+        for mode in modes:
+            if mode == "create" and not self._intents_dir_made:
                 await self._kz(lambda: zk.ensure_path_async(self._layout.intents()))
+                self._intents_dir_made = True
             tx = zk.transaction()
             if lease is not None:
                 tx.check(lease, 0)
