@@ -89,7 +89,8 @@ async def test_intent_is_fenced_by_the_lease(pair: tuple[ZooKeeperBackend, ...])
     assert await b.active_intents() == {} and await b.load_intent("/g") == {"step": 2}
 
 
-async def test_first_save_of_a_group_read_absent_is_one_round_trip(pair: tuple[ZooKeeperBackend, ...]) -> None:
+async def test_first_save_of_a_group_read_absent_is_one_round_trip(
+        pair: tuple[ZooKeeperBackend, ...]) -> None:
     """A group whose intent was read as absent is created in one transaction (not set, fail,
     parent, create); the knowledge is a hint only: an intent written meanwhile by another
     process, or a root removed under us, still ends stored."""
