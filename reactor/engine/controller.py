@@ -216,6 +216,10 @@ class GroupController:
         if (new != intent or events or self._cached is None or self._cached.intent != intent
                 or self._cached.unsaved_since is not None):
             await self._save(new, events)  # write-ahead: nothing is sent for an unsaved intent
+            # the status shows what is stored before anything is sent: the API must never serve
+            # a stored phase (e.g. done, once `deployment.completed` is published) with an older
+            # local one (it then answered the finished intent without counts)
+            self._record_status(new, decision.blockers, observed, r)
         for a in actions:
             if isinstance(a, A.WatchDrain):
                 self._drain_group[a.task_id] = self.group
