@@ -117,6 +117,30 @@ async def test_first_save_of_a_group_read_absent_is_one_round_trip(
     assert await b.load_intent("/third") == {"step": 1}
 
 
+async def test_saves_asked_for_together_go_in_one_transaction_each_still_fenced(
+        pair: tuple[ZooKeeperBackend, ...]) -> None:
+    """Group commit: saves of held groups asked for while one is being written share one multi
+    (each with the check of its own lease). A group whose lease znode vanished fails alone with
+    LeaseLost; the others of the same batch are stored."""
+    a, b = pair
+    groups = [f"/batch{i}" for i in range(6)]
+    for g in groups:
+        assert await a.acquire(g) and await a.load_intent(g) is None
+    await a.save_intent("/batch-warm", {"step": 0}, finished=False)  # makes the intents parent
+    ops = a._session.ops
+    await asyncio.gather(*(a.save_intent(g, {"step": 1, "g": g}, finished=False) for g in groups))
+    assert a._session.ops - ops == 1  # asked for in one go: all six in one multi
+    assert [await b.load_intent(g) for g in groups] == [{"step": 1, "g": g} for g in groups]
+    lost = a._held["/batch3"][0]
+    await asyncio.to_thread(a._session.client.delete, lost)  # as if another process took it over
+    got = await asyncio.gather(*(a.save_intent(g, {"step": 2, "g": g}, finished=False) for g in groups),
+                               return_exceptions=True)
+    assert [type(x).__name__ for x in got] == ["NoneType"] * 3 + ["LeaseLost"] + ["NoneType"] * 2
+    assert [await b.load_intent(g) for g in groups] == [
+        {"step": 1 if g == "/batch3" else 2, "g": g} for g in groups]
+    assert not a.may_act("/batch3") and a.may_act("/batch0")
+
+
 async def test_holder_killed_other_acquires_after_session_expiry(zookeeper: ZooKeeperServer,
                                                                  tmp_path: Path) -> None:
     holder = start_worker(zookeeper, tmp_path, "dead")

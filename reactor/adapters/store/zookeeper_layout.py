@@ -24,6 +24,9 @@ MAX_ZNODE_BYTES = 1_000_000
 HISTORY_KEEP = 200
 #: groups whose intent znode's existence a process remembers (saves one round trip per first save)
 KNOWN_INTENTS_MAX = 10_000
+#: intents saved in one transaction at most this many bytes together (a request is capped by
+#: jute.maxbuffer, 1 MiB by default, like a znode)
+MULTI_BYTES = 512_000
 COMMANDS_KEEP = 200
 DELIVERY_RETENTION_S = 7 * 24 * 3600.0
 

@@ -18,6 +18,7 @@ from kazoo.exceptions import KazooException, NodeExistsError, NoNodeError
 
 from reactor.adapters.store import zookeeper_layout as zl
 from reactor.adapters.store.errors import InvalidRecord, LeaseLost, StoreError
+from reactor.adapters.store.group_commit import GroupCommit, Item
 from reactor.adapters.store.records import complete_history
 from reactor.adapters.store.zookeeper_session import ZkSession
 
@@ -40,6 +41,7 @@ class ZkState:
         # first save then creates it in one round trip instead of set (fails), parent, create
         self._intent_exists: dict[str, bool] = {}
         self._intents_dir_made = False
+        self.saves = GroupCommit(self._write_batch)  # intent saves asked for together: one multi
         self.commands_keep = zl.COMMANDS_KEEP
 
     # hooks of the coordination half --------------------------------------------------------------
@@ -113,9 +115,70 @@ class ZkState:
     async def save_intent(self, group: str, record: dict[str, Any], *, finished: bool) -> None:
         if not isinstance(record, dict):
             raise InvalidRecord(self.label, f"intent must be a dict, got {type(record).__name__}")
-        body = {"group": group, "intent": record, "finished": finished,
-                "updated_at": self._wall(), "updated_by": self.owner}
-        data = zl.encode(self.label, f"intent of group {group!r}", body)
+        await self.saves.save(group, record, finished)
+
+    async def _write_batch(self, batch: list[Item]) -> list[Exception | None]:
+        """Group commit: the saves of groups whose lease znode this process holds and whose
+        intent znode it knows (read or written before) go in ONE transaction, each with the
+        check of its lease (fencing unchanged); with 50 groups deploying, one request instead
+        of 50 through kazoo (about 0.5 ms of client CPU each). If that transaction fails, or
+        for the other saves, each is saved alone, which tells what refused it (LeaseLost, a
+        vanished node). Per item None or the error that refused it."""
+        results: list[Exception | None] = [None] * len(batch)
+        prepared: list[tuple[int, str, bytes]] = []
+        for k, (group, record, finished) in enumerate(batch):
+            body = {"group": group, "intent": record, "finished": finished,
+                    "updated_at": self._wall(), "updated_by": self.owner}
+            try:
+                prepared.append((k, group, zl.encode(self.label, f"intent of group {group!r}", body)))
+            except StoreError as exc:
+                results[k] = exc
+        together = [p for p in prepared if self._lease_node(p[1]) is not None and p[1] in self._intent_exists]
+        written: set[int] = set()
+        for chunk in _chunks(together, zl.MULTI_BYTES):
+            if len(chunk) > 1 and await self._save_chunk(chunk):
+                written.update(k for k, _, _ in chunk)
+        for k, group, data in prepared:
+            if k not in written:
+                try:
+                    await self._save_one(group, data)
+                except (StoreError, LeaseLost) as exc:
+                    results[k] = exc
+        return results
+
+    async def _save_chunk(self, chunk: list[tuple[int, str, bytes]]) -> bool:
+        try:
+            saved: bool = await self._op("save intents", lambda: self._save_together(chunk))
+        except BaseException:
+            for _, group, _ in chunk:
+                self._known_intent(group, None)
+            self._intents_dir_made = False
+            raise
+        return saved
+
+    async def _save_together(self, chunk: list[tuple[int, str, bytes]]) -> bool:
+        zk = self._session.client
+        if not self._intents_dir_made and not all(self._intent_exists.get(g) for _, g, _ in chunk):
+            await self._kz(lambda: zk.ensure_path_async(self._layout.intents()))
+            self._intents_dir_made = True
+        tx = zk.transaction()
+        for _, group, data in chunk:
+            lease = self._lease_node(group)
+            if lease is None:
+                return False
+            tx.check(lease, 0)
+            if self._intent_exists.get(group):
+                tx.set_data(self._layout.intent(group), data)
+            else:
+                tx.create(self._layout.intent(group), data)
+        results = await self._kz(tx.commit_async)
+        if any(isinstance(r, Exception) for r in results):
+            return False  # rolled back as a whole: saved one by one, which says what refused each
+        for _, group, _ in chunk:
+            self._known_intent(group, True)
+        return True
+
+    async def _save_one(self, group: str, data: bytes) -> None:
         try:
             await self._op("save intent", lambda: self._save_intent(group, data))
         except BaseException:
@@ -246,3 +309,16 @@ class ZkState:
         result: list[dict[str, Any]] = await self._op(
             "list commands", lambda: self._newest(self._layout.commands_dir(), group, limit))
         return result
+
+
+def _chunks(items: list[tuple[int, str, bytes]], max_bytes: int) -> list[list[tuple[int, str, bytes]]]:
+    """Consecutive runs of `items` whose data stays under `max_bytes` together (one multi each)."""
+    out: list[list[tuple[int, str, bytes]]] = []
+    size = 0
+    for item in items:
+        if not out or size + len(item[2]) > max_bytes:
+            out.append([])
+            size = 0
+        out[-1].append(item)
+        size += len(item[2])
+    return out
