@@ -42,6 +42,10 @@ backend web
 backend checked
     balance roundrobin
     option httpchk GET /health
+    # a check fails on the answer (503), never on a slow one: without this the check's timeout
+    # is `inter` (100 ms in the tests), and the task servers, which answer from the test's own
+    # event loop, were sometimes slower on a busy machine (a backup then went DOWN: a 503)
+    timeout check 5s
 
 backend leastconn
     balance leastconn
