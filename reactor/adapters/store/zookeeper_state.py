@@ -150,9 +150,7 @@ class ZkState:
         try:
             saved: bool = await self._op("save intents", lambda: self._save_together(chunk))
         except BaseException:
-            for _, group, _ in chunk:
-                self._known_intent(group, None)
-            self._intents_dir_made = False
+            self._forget_known([group for _, group, _ in chunk])
             raise
         return saved
 
@@ -182,10 +180,15 @@ class ZkState:
         try:
             await self._op("save intent", lambda: self._save_intent(group, data))
         except BaseException:
-            self._known_intent(group, None)
-            self._intents_dir_made = False  # the root may have been removed: make it again
+            self._forget_known([group])
             raise
         self._known_intent(group, True)
+
+    def _forget_known(self, groups: list[str]) -> None:
+        """After a failed save: its outcome is unknown, and the root may have been removed."""
+        for group in groups:
+            self._known_intent(group, None)
+        self._intents_dir_made = False  # made again by the next create
 
     async def _save_intent(self, group: str, data: bytes) -> None:
         lease = self._lease_node(group)
