@@ -34,6 +34,7 @@ from reactor.engine.pool import PoolKeeper
 log = structlog.get_logger(__name__)
 
 REPLAN_AFTER_ACTION_S = 0.05
+STEPS_PER_ROUND = 3  # plans in one round while drains decided at once allow more action
 FAILED_ACTION_RETRY_S = 1.0
 STORE_RETRY_S = (0.5, 1.0, 2.0, 5.0, 10.0)  # backoff after store errors
 #: a round that only recorded observations of GREEN saves them with the next save, or by then
@@ -49,6 +50,13 @@ class GroupStatus:
     blockers: tuple[str, ...] = ()
     counts: dict[str, int] = field(default_factory=dict)
     updated_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class _StepResult:
+    requeue: float | None
+    wrote: bool = False  # a Marathon write was sent (the reaction to the round's trigger)
+    drains_decided: bool = False  # a drain it started is already decided (drained, gone)
 
 
 @dataclass
@@ -126,7 +134,17 @@ class GroupController:
             requeue = await self.pool.keep(apps, stored.intent, trigger, r)
             await self._release()
             return requeue
-        return await self._step(self._fold_inputs(intent, r), apps, trigger, r)
+        step = await self._step(self._fold_inputs(intent, r), apps, trigger, r)
+        for _ in range(STEPS_PER_ROUND - 1):
+            if not step.drains_decided or self._cached is None or self._cached.intent is None:
+                break
+            # the drain of the tasks it picked was decided when it started (drain source `none`):
+            # kill them in this round, not after a trip to the back of the work queue behind every
+            # other group due now. The intent the step stored is the input; same clock reading.
+            trigger = None if step.wrote else trigger
+            step = await self._step(self._cached.intent, group_apps(d.view, self.group), trigger, r)
+        # no event will come for such a drain: if it is still to act on, the group runs again now
+        return 0.0 if step.drains_decided else step.requeue
 
     def _may_start(self) -> bool:
         d = self.deps
@@ -202,7 +220,7 @@ class GroupController:
         return intent
 
     async def _step(self, intent: Intent, apps: list[Any], trigger: tuple[str, float] | None,
-                    r: Reading) -> float | None:
+                    r: Reading) -> _StepResult:
         green = self.deps.view.app(intent.green_app)
         target = self._target(green)
         observed, decision, actions = await self._decide(intent, apps, green, target.backend, r)
@@ -212,7 +230,8 @@ class GroupController:
             self._cached = _Stored(new, [], since)  # observations only: saved with the next save
             self._record_status(new, decision.blockers, observed, r)
             due = OBSERVATIONS_SAVED_WITHIN_S - (r.mono - since)
-            return due if decision.requeue_after_s is None else min(decision.requeue_after_s, due)
+            return _StepResult(due if decision.requeue_after_s is None
+                               else min(decision.requeue_after_s, due))
         if (new != intent or events or self._cached is None or self._cached.intent != intent
                 or self._cached.unsaved_since is not None):
             await self._save(new, events)  # write-ahead: nothing is sent for an unsaved intent
@@ -239,15 +258,28 @@ class GroupController:
         if trigger is not None and out.first_write_at is not None:
             self.deps.on_reaction(trigger[0], max(0.0, out.first_write_at - trigger[1]))
         self._record_status(new, decision.blockers, observed, r)
+        wrote = out.first_write_at is not None
         if new.finished and not intent.finished:
             await self._finish(new, r)
-            return None
+            return _StepResult(None, wrote)
         if out.failed is not None:  # retried by the next reconcile (soon), not by a loop here
-            return min(decision.requeue_after_s or FAILED_ACTION_RETRY_S, FAILED_ACTION_RETRY_S)
+            return _StepResult(min(decision.requeue_after_s or FAILED_ACTION_RETRY_S, FAILED_ACTION_RETRY_S),
+                               wrote)
+        decided = self._decided_at_once(actions[:out.done])
         if any(isinstance(a, LB_ACTIONS) for a in actions[:out.done]):
             # LB changes raise no event: re-plan right after them (Marathon writes raise events)
-            return min(decision.requeue_after_s or REPLAN_AFTER_ACTION_S, REPLAN_AFTER_ACTION_S)
-        return decision.requeue_after_s
+            return _StepResult(min(decision.requeue_after_s or REPLAN_AFTER_ACTION_S, REPLAN_AFTER_ACTION_S),
+                               wrote, decided)
+        return _StepResult(decision.requeue_after_s, wrote, decided)
+
+    def _decided_at_once(self, done: tuple[A.Action, ...]) -> bool:
+        """A drain this step started is known drained (or gone) already: the `none` source answers
+        in `watch()` itself and sends no event, so nothing else would wake the group for it."""
+        started = [a.task_id for a in done if isinstance(a, A.WatchDrain)]
+        if not started:
+            return False
+        seen = self.deps.drains.observations()
+        return any((o := seen.get(t)) is not None and (o.drained or o.gone) for t in started)
 
     async def _decide(self, intent: Intent, apps: list[Any], green: Any, backend: str,
                       r: Reading) -> tuple[Any, Any, tuple[A.Action, ...]]:

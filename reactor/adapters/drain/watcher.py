@@ -4,7 +4,9 @@ Owns one asyncio task per watched task (polling, or one SSE subscription) over o
 aiohttp session, and turns what it reads into DrainEvents and DrainObservations. It never
 decides anything: a timeout, a gone task or an LB still busy are for the engine's planner.
 Invariant: a task is reported drained only after a successful read of 0; every failure to
-read makes it unknown (pending None, drained False).
+read makes it unknown (pending None, drained False). The `none` source reads nothing: its task
+is drained when `watch()` returns, with no event (the caller that asked sees it in
+`observations()` at once and need not wait for an event loop turn).
 Bounds (the app's endpoint is not trusted): a metrics body is read in chunks up to
 `MAX_BODY_BYTES` whatever its Content-Length says (a chunked body has none), SSE lines and
 events are bounded by `sse`, and a stream silent for `stream_idle_timeout_s` is reconnected.
@@ -130,6 +132,11 @@ class DrainWatcher:
             self.unwatch(task_id)
         now = self._clock()
         w = _Watch(task_id, spec, started=now, last_change=now)
+        if spec.source is DrainSource.NONE:  # nothing to read, nothing to time out
+            w.pending, w.drained = 0, True
+            self._watches[task_id] = w
+            log.debug("drain watch started", task=task_id, source=str(spec.source))
+            return
         loop = asyncio.get_running_loop()
         w.runner = loop.create_task(self._run(w), name=f"drain-watch:{task_id}")
         self._runners.add(w.runner)
@@ -154,9 +161,7 @@ class DrainWatcher:
 
     async def _run(self, w: _Watch) -> None:
         try:
-            if w.spec.source is DrainSource.NONE:
-                self._record_count(w, 0)
-            elif w.spec.source is DrainSource.STREAM:
+            if w.spec.source is DrainSource.STREAM:
                 await self._stream_forever(w)
             else:
                 await self._poll_forever(w)
