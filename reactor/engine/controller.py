@@ -115,8 +115,10 @@ class GroupController:
         d = self.deps
         if not d.backend.may_act(self.group):
             self._cached = None
-            if not await d.backend.acquire(self.group):
+            held, raw = await d.backend.claim(self.group)  # lease and stored intent: one trip
+            if not held:
                 return d.settings.state.lease_ttl_s / 2
+            self._cached = self._stored(raw)
         r = d.clock.read()
         fresh = self._cached is None
         stored = await self._load()
@@ -150,11 +152,14 @@ class GroupController:
         d = self.deps
         return d.takeover or (d.only_groups is not None and self.group in d.only_groups)
 
+    @staticmethod
+    def _stored(raw: dict[str, Any] | None) -> _Stored:
+        intent = Intent.model_validate(raw["intent"]) if raw else None
+        return _Stored(intent, list(raw.get("outbox") or []) if raw else [])
+
     async def _load(self) -> _Stored:
         if self._cached is None:
-            raw = await self.deps.backend.load_intent(self.group)
-            intent = Intent.model_validate(raw["intent"]) if raw else None
-            self._cached = _Stored(intent, list(raw.get("outbox") or []) if raw else [])
+            self._cached = self._stored(await self.deps.backend.load_intent(self.group))
         if self._cached.outbox:  # events decided before a crash or a failed write: deliver now
             for event in self._cached.outbox:
                 self.deps.publish(DeployEvent.model_validate(event))

@@ -95,3 +95,24 @@ async def test_a_cancelled_caller_does_not_lose_the_others_saves(tmp_path: Path,
             if t is not victim:
                 assert t.result() is None
                 assert await backend.load_intent(g) == {"g": g}
+
+
+async def test_claims_asked_for_together_share_a_transaction_and_read_each_intent(tmp_path: Path) -> None:
+    """A round's first trip for a group it does not hold: its lease and its stored intent. Claims
+    asked for at once share one transaction; one held by another owner is refused alone."""
+    db = tmp_path / "state.db"
+    async with SqliteBackend(db, owner="before", lease_ttl_s=30) as before:
+        for g in GROUPS[:10]:
+            assert await before.acquire(g)
+            await before.save_intent(g, {"g": g}, finished=False)
+        await asyncio.gather(*(before.release(g) for g in GROUPS[:10]))
+    with StateStore(db, owner="other") as other:
+        assert other.acquire_lease("/taken", ttl_s=60, now_s=__import__("time").time())
+    async with SqliteBackend(db, owner="me", lease_ttl_s=30) as backend:
+        wanted = [*GROUPS, "/taken"]
+        got = await asyncio.gather(*(backend.claim(g) for g in wanted))
+        assert got == [(True, {"g": g} if g in GROUPS[:10] else None) for g in GROUPS] + [(False, None)]
+        assert backend.claims.largest > 1, "claims asked for at once went one by one"
+        assert backend.acting_for() == set(GROUPS) and not backend.may_act("/taken")
+    with StateStore(db, owner="reader") as store:
+        assert store.lease_holder("/taken", now_s=__import__("time").time()) == "other"

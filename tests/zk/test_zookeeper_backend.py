@@ -117,6 +117,27 @@ async def test_first_save_of_a_group_read_absent_is_one_round_trip(
     assert await b.load_intent("/third") == {"step": 1}
 
 
+async def test_claim_takes_the_lease_and_reads_what_the_holder_before_stored(
+        pair: tuple[ZooKeeperBackend, ...]) -> None:
+    """`claim` sends the lease node, the listing and the intent read at once (one session's
+    requests are answered in order): it gets the intent the previous holder saved last, refuses
+    while another holds the lease, and works for a group whose lease parent does not exist yet."""
+    a, b = pair
+    assert await a.claim("/c") == (True, None)  # a new group: the listing came before its parent
+    await a.save_intent("/c", {"step": 1}, finished=False)
+    assert await b.claim("/c") == (False, None) and not b.may_act("/c")
+    assert await a.claim("/c") == (True, {"step": 1})  # held already: confirmed, then read
+    await a.save_intent("/c", {"step": 2}, finished=False)
+    await a.release("/c")
+    assert await b.claim("/c") == (True, {"step": 2}) and b.may_act("/c")
+    assert b.acting_for() == {"/c"} and await a.claim("/c") == (False, None)
+    assert await b.holder("/c") == "b"
+    children = await asyncio.to_thread(b._session.client.get_children, "/bluegreen/leases")
+    assert len(children) == 1  # the refused claims left no lease node behind
+    nodes = await asyncio.to_thread(b._session.client.get_children, f"/bluegreen/leases/{children[0]}")
+    assert len(nodes) == 1, nodes
+
+
 async def test_saves_asked_for_together_go_in_one_transaction_each_still_fenced(
         pair: tuple[ZooKeeperBackend, ...]) -> None:
     """Group commit: saves of held groups asked for while one is being written share one multi

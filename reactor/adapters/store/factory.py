@@ -7,7 +7,7 @@ Owns the choice of implementation only. The returned object satisfies both `Coor
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from reactor.adapters.store.backend import Coordination, StateBackend
 from reactor.adapters.store.sqlite_backend import SqliteBackend
@@ -15,6 +15,12 @@ from reactor.adapters.store.zookeeper_backend import ZooKeeperBackend
 
 
 class Backend(Coordination, StateBackend, Protocol):
+    async def claim(self, group: str) -> tuple[bool, dict[str, Any] | None]:
+        """`acquire` and, if the lease is ours, `load_intent`, in as few trips to the store as it
+        allows: (held, the stored record or None). What a round needs first for a group whose
+        lease it does not hold; a `StoreError` means neither is known."""
+        ...
+
     async def __aenter__(self) -> Backend: ...
 
     async def __aexit__(self, *exc: object) -> None: ...

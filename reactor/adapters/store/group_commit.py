@@ -1,13 +1,15 @@
-"""Group commit of intent saves: the saves asked for while a batch is being written go together.
+"""Group commit: calls to the store asked for while a batch is being handled go together.
 
-Owns the batching only. A save waits until the transaction that holds it has committed, so the
-write-ahead rule holds unchanged (nothing is sent for an intent that is not stored); what changes
-is that N saves asked for at once cost one transaction and one hand-off to the store's worker
-thread and back instead of N (with 50 groups deploying, the hand-offs, each waiting for the GIL
-of a busy event loop, were most of an event's reaction time). The first save of a burst is
-written at once (a batch of one); the ones asked for meanwhile form the next batch.
+Owns the batching only. A caller waits until the batch that holds its call is done (for saves:
+the transaction that holds it has committed), so the write-ahead rule holds unchanged (nothing is
+sent for an intent that is not stored); what changes is that N calls asked for at once cost one
+transaction and one hand-off to the store's worker thread and back instead of N (with 50 groups
+deploying, the hand-offs, each waiting for the GIL of a busy event loop, were most of an event's
+reaction time). The first call of a burst is handled at once (a batch of one); the ones asked for
+meanwhile form the next batch. `GroupCommit` batches intent saves; `Batcher` is the same for any
+call (the SQLite backend's lease claims).
 
-It must not check leases or revisions (the `write` callable does, per item) and must be used
+It must not check leases or revisions (the `run` callable does, per item) and must be used
 from one event loop.
 """
 
@@ -16,7 +18,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+I = TypeVar("I")  # noqa: E741 - one item of a batch
+R = TypeVar("R")  # its result
 
 #: (group, intent, finished) as the store takes them
 Item = tuple[str, dict[str, Any], bool]
@@ -26,29 +31,32 @@ WriteBatch = Callable[[list[Item]], Awaitable[list[Exception | None]]]
 
 
 @dataclass
-class _Waiting:
-    item: Item
-    done: asyncio.Future[None] = field(repr=False)
+class _Waiting(Generic[I, R]):
+    item: I
+    done: asyncio.Future[R] = field(repr=False)
 
 
-class GroupCommit:
-    """Batches `save` calls into transactions written one after the other, in arrival order."""
+class Batcher(Generic[I, R]):
+    """Batches `call`s; `run(items)` answers each item with its result or the exception that
+    refused it alone, or raises (then every call of the batch fails with that). Batches run one
+    after the other, in arrival order."""
 
-    def __init__(self, write: WriteBatch) -> None:
-        self._write = write
-        self._waiting: list[_Waiting] = []
+    def __init__(self, run: Callable[[list[I]], Awaitable[list[R | Exception]]], name: str) -> None:
+        self._run = run
+        self._name = name
+        self._waiting: list[_Waiting[I, R]] = []
         self._flusher: asyncio.Task[None] | None = None
-        self.batches = 0  # transactions written (for benchmarks and tests)
-        self.largest = 0  # most saves in one transaction
+        self.batches = 0  # batches run (for benchmarks and tests)
+        self.largest = 0  # most calls in one batch
 
-    async def save(self, group: str, intent: dict[str, Any], finished: bool) -> None:
-        """Store one intent; returns once committed, or raises what refused it."""
+    async def call(self, item: I) -> R:
+        """Returns once the batch holding `item` is done, or raises what refused it."""
         loop = asyncio.get_running_loop()
-        waiting = _Waiting((group, intent, finished), loop.create_future())
+        waiting: _Waiting[I, R] = _Waiting(item, loop.create_future())
         self._waiting.append(waiting)
         if self._flusher is None or self._flusher.done():
-            self._flusher = loop.create_task(self._flush(), name="store-group-commit")
-        await asyncio.shield(waiting.done)
+            self._flusher = loop.create_task(self._flush(), name=self._name)
+        return await asyncio.shield(waiting.done)
 
     async def _flush(self) -> None:
         while self._waiting:
@@ -56,7 +64,7 @@ class GroupCommit:
             self.batches += 1
             self.largest = max(self.largest, len(batch))
             try:
-                results = await self._write([w.item for w in batch])
+                results = await self._run([w.item for w in batch])
             except Exception as exc:  # the whole transaction failed: every save in it did
                 for w in batch:
                     if not w.done.done():
@@ -70,7 +78,18 @@ class GroupCommit:
             for w, result in zip(batch, results, strict=True):
                 if w.done.done():
                     continue
-                if result is None:
-                    w.done.set_result(None)
-                else:
+                if isinstance(result, Exception):
                     w.done.set_exception(result)
+                else:
+                    w.done.set_result(result)
+
+
+class GroupCommit(Batcher[Item, None]):
+    """Batches intent saves into transactions written one after the other, in arrival order."""
+
+    def __init__(self, write: WriteBatch) -> None:
+        super().__init__(write, "store-group-commit")
+
+    async def save(self, group: str, intent: dict[str, Any], finished: bool) -> None:
+        """Store one intent; returns once committed, or raises what refused it."""
+        await self.call((group, intent, finished))

@@ -214,18 +214,34 @@ class StateStore:
         """True if this owner holds the lease now: new, renewed, or taken over after expiry."""
         require_positive("ttl_s", ttl_s)
         with self._tx(write=True) as c:
-            row = c.execute("SELECT holder, expires_at FROM leases WHERE group_name = ?", (group,)).fetchone()
-            if row is not None and row[0] != self.owner and row[1] > now_s:
-                return False
-            c.execute(
-                "INSERT INTO leases (group_name, holder, expires_at, acquired_at) VALUES (?, ?, ?, ?)"
-                " ON CONFLICT (group_name) DO UPDATE SET holder = excluded.holder,"
-                " expires_at = excluded.expires_at, acquired_at = CASE WHEN leases.holder ="
-                " excluded.holder AND leases.expires_at > ? THEN leases.acquired_at ELSE"
-                " excluded.acquired_at END",
-                (group, self.owner, now_s + ttl_s, now_s, now_s),
-            )
-            return True
+            return self._acquire(c, group, ttl_s, now_s)
+
+    def claim_leases(self, groups: list[str], *, ttl_s: float,
+                     now_s: float) -> list[tuple[bool, dict[str, Any] | None]]:
+        """`acquire_lease` for each group and, where it is held, the group's intent as stored,
+        all in one transaction (what a reactor needs before its first decision for a group)."""
+        require_positive("ttl_s", ttl_s)
+        out: list[tuple[bool, dict[str, Any] | None]] = []
+        with self._tx(write=True) as c:
+            for group in groups:
+                held = self._acquire(c, group, ttl_s, now_s)
+                record = intent_row(c, group) if held else None
+                out.append((held, None if record is None else record.intent))
+        return out
+
+    def _acquire(self, c: sqlite3.Connection, group: str, ttl_s: float, now_s: float) -> bool:
+        row = c.execute("SELECT holder, expires_at FROM leases WHERE group_name = ?", (group,)).fetchone()
+        if row is not None and row[0] != self.owner and row[1] > now_s:
+            return False
+        c.execute(
+            "INSERT INTO leases (group_name, holder, expires_at, acquired_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (group_name) DO UPDATE SET holder = excluded.holder,"
+            " expires_at = excluded.expires_at, acquired_at = CASE WHEN leases.holder ="
+            " excluded.holder AND leases.expires_at > ? THEN leases.acquired_at ELSE"
+            " excluded.acquired_at END",
+            (group, self.owner, now_s + ttl_s, now_s, now_s),
+        )
+        return True
 
     def renew_leases(self, *, ttl_s: float, now_s: float) -> list[str]:
         """Extend every live lease of this owner; returns those groups. An expired one is lost."""

@@ -1,7 +1,7 @@
 """SQLite behind the async `Coordination` and `StateBackend` contracts (one host).
 
 Owns moving every SQLite call off the event loop (one worker thread, so calls keep their order;
-intent saves asked for together share one transaction, `group_commit`)
+intent saves asked for together share one transaction, and so do lease claims, `group_commit`)
 and the lease bookkeeping that fencing needs: a lease counts as ours only until the last
 successful acquire/renew plus the TTL minus a safety margin, measured on the monotonic clock,
 so a process frozen past its lease (SIGSTOP) wakes up with `may_act` False before its first
@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from reactor.adapters.store.errors import StoreError
-from reactor.adapters.store.group_commit import GroupCommit, Item
+from reactor.adapters.store.group_commit import Batcher, GroupCommit, Item
 from reactor.adapters.store.sqlite import StateStore
 
 T = TypeVar("T")
@@ -46,6 +46,8 @@ class SqliteBackend:
         self._lost_callbacks: list[Callable[[set[str]], None]] = []
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
         self.saves = GroupCommit(self._write_batch)
+        self.claims: Batcher[str, tuple[bool, dict[str, Any] | None]] = Batcher(
+            self._claim_batch, "store-lease-claims")
         self.ok = True
         self.problem: str | None = None
 
@@ -83,6 +85,19 @@ class SqliteBackend:
         else:
             self._drop({group})
         return got
+
+    async def claim(self, group: str) -> tuple[bool, dict[str, Any] | None]:
+        started = self._monotonic()
+        held, record = await self.claims.call(group)
+        if held:
+            self._trusted_until[group] = started + self._ttl_s * TRUST_FRACTION
+        else:
+            self._drop({group})
+        return held, record
+
+    async def _claim_batch(self, groups: list[str]) -> list[tuple[bool, dict[str, Any] | None] | Exception]:
+        claimed = await self._call(self.store.claim_leases, groups, ttl_s=self._ttl_s, now_s=self._wall())
+        return list(claimed)
 
     async def release(self, group: str) -> None:
         self._trusted_until.pop(group, None)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from typing import Any
 
 from reactor.adapters.store import zookeeper_layout as zl
 from reactor.adapters.store.zookeeper_retention import ZkRetention
@@ -93,22 +94,49 @@ class ZooKeeperBackend(ZkRetention):
         if session is None:
             self.ok, self.problem = False, f"{self.label}: not connected"
             return False
-        got: bool = await self._op("acquire lease", lambda: self._acquire(group, session))
-        return got
+        got: tuple[bool, Any] = await self._op("acquire lease", lambda: self._acquire(group, session))
+        return got[0]
 
-    async def _acquire(self, group: str, session: int) -> bool:
+    async def _acquire(self, group: str, session: int, read: str | None = None) -> tuple[bool, Any]:
+        """Create our lease node, list the lease's nodes and, with `read`, read that znode, all
+        sent at once: one session's requests are answered in order, so the listing sees our node
+        and the read comes after it (a holder before us was gone by then and, fenced by its
+        lease node, wrote nothing more). Returns (held, what `read` read, None if absent)."""
         parent, mine = self._layout.lease_dir(group), f"l-{session:016x}-"
-        node = await self._create(f"{parent}/{mine}", self.owner.encode(), ephemeral=True, sequence=True)
-        children = sorted(await self._children(parent), key=zl.sequence)
+        creating = asyncio.ensure_future(
+            self._create(f"{parent}/{mine}", self.owner.encode(), ephemeral=True, sequence=True))
+        listing = asyncio.ensure_future(self._children(parent))
+        reading = asyncio.ensure_future(self._get(read)) if read is not None else None
+        try:
+            node = await creating
+            children = await listing
+        finally:  # whatever failed, the others' outcomes are collected (never left unretrieved)
+            await asyncio.gather(listing, *([reading] if reading else []), return_exceptions=True)
+        if node.rsplit("/", 1)[1] not in children:  # listed before the lease's parent was made
+            children = await self._children(parent)
+        children = sorted(children, key=zl.sequence)
         stale = [c for c in children if c.startswith(mine) and f"{parent}/{c}" != node]
         for child in stale:  # ours from an attempt that failed half-way: never block others
             await self._delete(f"{parent}/{child}")
         children = [c for c in children if c not in stale]
         if children and f"{parent}/{children[0]}" == node and self._session.session_id() == session:
             self._held[group] = (node, session)
-            return True
+            return True, await reading if reading is not None else None
         await self._delete(node)
-        return False
+        return False, None
+
+    async def claim(self, group: str) -> tuple[bool, dict[str, Any] | None]:
+        """The lease and the intent in one pipeline: one round trip's wait instead of three."""
+        if group in self._held or (session := self._session.session_id()) is None:
+            if not await self.acquire(group):
+                return False, None
+            return True, await self.load_intent(group)
+        path = self._layout.intent(group)
+        held, got = await self._op("claim lease", lambda: self._acquire(group, session, read=path))
+        if not held:
+            return False, None
+        self._known_intent(group, got is not None)
+        return True, None if got is None else zl.decode(got[0]).get("intent")
 
     async def release(self, group: str) -> None:
         held = self._held.pop(group, None)
