@@ -113,14 +113,15 @@ class GroupController:
 
     async def _round(self, trigger: tuple[str, float] | None) -> float | None:
         d = self.deps
+        fresh = self._cached is None  # what is stored is read now, not known from our own saves
         if not d.backend.may_act(self.group):
+            fresh = True
             self._cached = None
             held, raw = await d.backend.claim(self.group)  # lease and stored intent: one trip
             if not held:
                 return d.settings.state.lease_ttl_s / 2
             self._cached = self._stored(raw)
         r = d.clock.read()
-        fresh = self._cached is None
         stored = await self._load()
         apps = group_apps(d.view, self.group)
         intent = start_or_continue(
