@@ -8,6 +8,7 @@ for a live app.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -103,8 +104,15 @@ def target_instances_of(labels: Mapping[str, str]) -> int | None:
 
 
 def overrides_of(labels: Mapping[str, str]) -> Overrides:
-    """Parse the BLUEGREEN_* overrides; raises LabelError naming each bad label."""
-    data = {field: labels[label] for label, field in OVERRIDE_LABELS.items() if label in labels}
+    """Parse the BLUEGREEN_* overrides; raises LabelError naming each bad label. Read several
+    times by every round: the parse of the same override labels is remembered (Overrides is
+    frozen; a bad label is parsed, and refused, each time)."""
+    return _overrides(tuple((label, labels[label]) for label in OVERRIDE_LABELS if label in labels))
+
+
+@functools.lru_cache(maxsize=1024)
+def _overrides(items: tuple[tuple[str, str], ...]) -> Overrides:
+    data = {OVERRIDE_LABELS[label]: value for label, value in items}
     try:
         return Overrides.model_validate(data)
     except ValidationError as exc:

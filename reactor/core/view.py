@@ -311,7 +311,8 @@ class ClusterView:
             task = self._tasks[task_id]
             if task.state is not state:
                 self._tasks[task_id] = task.model_copy(update={"state": state})
-        return self._groups_of((e.run_spec_id,))
+                return self._groups_of((e.run_spec_id,))
+        return set()  # nothing the view holds changed (most come with a status_update_event)
 
     def _set_health(self, app_id: str, instance_id: str, healthy: bool | None) -> set[str]:
         if self._instance_health.get(instance_id, ...) is healthy:
@@ -345,7 +346,7 @@ class ClusterView:
         old = self._deployments.get(plan.id)
         dirty = self._groups_of(old.affected_apps if old else ())
         if plan.id in self._finished:
-            return dirty | self._groups_of(plan.affected_apps)
+            return set()  # a late event of a finished plan: it stays finished, nothing changed
         current = e.current_step.actions if e.current_step else ()
         index = next((i + 1 for i, s in enumerate(plan.steps) if s.actions == current), 0)
         self._deployments[plan.id] = Deployment(
@@ -357,6 +358,8 @@ class ClusterView:
             current_step=index,
             total_steps=len(plan.steps),
         )
+        if old is not None and old.affected_apps == plan.affected_apps:
+            return set()  # the plan's next step: rounds read only which apps it locks, unchanged
         return dirty | self._groups_of(plan.affected_apps)
 
     def _on_deployment_end(self, e: ev.DeploymentSuccess | ev.DeploymentFailed) -> set[str]:

@@ -150,10 +150,36 @@ def test_deployment_events_and_late_reordering() -> None:
     step = event("deployment_info", plan=plan, currentStep=plan["steps"][0])
     assert view.apply(parse_event(step)) == {"web"}
     assert view.deployments_for("/web-blue")[0].current_step == 1
+    # its step's success locks the same apps: recorded, but no round is due for it
+    assert view.apply(parse_event(event("deployment_step_success", plan=plan,
+                                        currentStep=plan["steps"][0]))) == set()
+    assert [d.id for d in view.deployments_for("/web-blue")] == ["p1"]
     assert view.apply(parse_event(event("deployment_success", id="p1", plan=plan))) == {"web"}
     assert view.deployments() == []
-    view.apply(parse_event(event("deployment_step_success", plan=plan, currentStep=plan["steps"][0])))
+    late = event("deployment_step_success", plan=plan, currentStep=plan["steps"][0])
+    assert view.apply(parse_event(late)) == set()
     assert view.deployments() == []  # a late step event does not resurrect a finished plan
+    # a step event of a plan never seen (its deployment_info was missed) locks: a round is due
+    plan2 = {**plan, "id": "p2"}
+    assert view.apply(parse_event(event("deployment_step_success", plan=plan2,
+                                        currentStep=plan2["steps"][0]))) == {"web"}
+    assert [d.id for d in view.deployments_for("/web-blue")] == ["p2"]
+
+
+def test_instance_changed_marks_only_a_change_of_state() -> None:
+    view = ClusterView()
+    view.replace(Snapshot(apps=(app(tasks=[task(state="TASK_STAGING")]),)))
+
+    def changed(condition: str, instance: str = INST) -> bytes:
+        return event("instance_changed_event", instanceId=instance, condition=condition,
+                     runSpecId="/web-blue", agentId="a", host="h", runSpecVersion="v1")
+
+    assert view.apply(parse_event(changed("Running"))) == {"web"}
+    assert [t.state for t in view.tasks_of("/web-blue")] == ["TASK_RUNNING"]
+    assert view.apply(parse_event(changed("Running"))) == set()  # what the view holds already
+    assert view.apply(parse_event(changed("Scheduled"))) == set()  # no task state of ours
+    other = "web-blue.instance-22222222-0000-11ec-9a03-0242ac130003"
+    assert view.apply(parse_event(changed("Staging", other))) == set()  # unknown: its status follows
 
 
 def test_api_post_and_app_terminated() -> None:
