@@ -13,6 +13,7 @@ Between deployments the same round keeps the pool equal to the serving app's hea
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -245,6 +246,9 @@ class GroupController:
             # a stored phase (e.g. done, once `deployment.completed` is published) with an older
             # local one (it then answered the finished intent without counts)
             self._record_status(new, decision.blockers, observed, r)
+            recorded = True
+        else:
+            recorded = False
         for a in actions:
             if isinstance(a, A.WatchDrain):
                 self._drain_group[a.task_id] = self.group
@@ -263,7 +267,10 @@ class GroupController:
                 self._cached.outbox = undelivered
         if trigger is not None and out.first_write_at is not None:
             self.deps.on_reaction(trigger[0], max(0.0, out.first_write_at - trigger[1]))
-        self._record_status(new, decision.blockers, observed, r)
+        if recorded and self.status is not None:  # same observation: only the intent moved on
+            self.status = dataclasses.replace(self.status, intent=new)
+        else:
+            self._record_status(new, decision.blockers, observed, r)
         wrote = out.first_write_at is not None
         if new.finished and not intent.finished:
             await self._finish(new, r)

@@ -149,7 +149,9 @@ class Metrics:
         phase = str(phase)
         with self._phase_lock:
             previous = self._phases.get(group)
-            if previous is not None and previous != phase:
+            if previous == phase:
+                return  # already set (every round reports its phase; most keep it)
+            if previous is not None:
                 self.phase.remove(group, previous)
             self._phases[group] = phase
             self.phase.labels(group=group, phase=phase).set(1)
