@@ -116,3 +116,20 @@ async def test_claims_asked_for_together_share_a_transaction_and_read_each_inten
         assert backend.acting_for() == set(GROUPS) and not backend.may_act("/taken")
     with StateStore(db, owner="reader") as store:
         assert store.lease_holder("/taken", now_s=__import__("time").time()) == "other"
+
+
+async def test_claims_of_a_locked_store_fail_together_and_hold_nothing(tmp_path: Path) -> None:
+    """A claim whose transaction could not run (another process held the write lock past the
+    busy timeout) is a StoreError for every claim of its batch: no lease is trusted, the backend
+    reports not ok, and the next claims, once the lock is gone, take the leases."""
+    db = tmp_path / "state.db"
+    async with SqliteBackend(db, owner="me", lease_ttl_s=30, busy_timeout_s=0.2) as backend:
+        assert await backend.acquire("/warm")  # held before: a failed claim of others keeps it
+        with LockHeld(db):
+            got = await asyncio.gather(*(backend.claim(g) for g in GROUPS[:6]), return_exceptions=True)
+            assert all(isinstance(x, StoreError) for x in got), got
+            assert not backend.ok and "locked" in (backend.problem or "")
+            assert backend.acting_for() == {"/warm"}
+        got = await asyncio.gather(*(backend.claim(g) for g in GROUPS[:6]))
+        assert got == [(True, None)] * 6 and backend.ok
+        assert backend.acting_for() == {"/warm", *GROUPS[:6]}
