@@ -344,7 +344,6 @@ class ClusterView:
     def _on_deployment_step(self, e: ev.DeploymentInfo | ev.DeploymentStepSuccess) -> set[str]:
         plan = e.plan
         old = self._deployments.get(plan.id)
-        dirty = self._groups_of(old.affected_apps if old else ())
         if plan.id in self._finished:
             return set()  # a late event of a finished plan: it stays finished, nothing changed
         current = e.current_step.actions if e.current_step else ()
@@ -360,7 +359,7 @@ class ClusterView:
         )
         if old is not None and old.affected_apps == plan.affected_apps:
             return set()  # the plan's next step: rounds read only which apps it locks, unchanged
-        return dirty | self._groups_of(plan.affected_apps)
+        return self._groups_of((*(old.affected_apps if old else ()), *plan.affected_apps))
 
     def _on_deployment_end(self, e: ev.DeploymentSuccess | ev.DeploymentFailed) -> set[str]:
         self._finished[e.id] = None

@@ -80,20 +80,22 @@ class SqliteBackend:
     async def acquire(self, group: str) -> bool:
         started = self._monotonic()
         got = await self._call(self.store.acquire_lease, group, ttl_s=self._ttl_s, now_s=self._wall())
-        if got:
-            self._trusted_until[group] = started + self._ttl_s * TRUST_FRACTION
-        else:
-            self._drop({group})
+        self._trust(group, got, started)
         return got
 
     async def claim(self, group: str) -> tuple[bool, dict[str, Any] | None]:
         started = self._monotonic()
         held, record = await self.claims.call(group)
+        self._trust(group, held, started)
+        return held, record
+
+    def _trust(self, group: str, held: bool, asked_at: float) -> None:
+        """After an acquire or claim asked at `asked_at` (monotonic): trusted for the TTL's safe
+        fraction from then, or dropped."""
         if held:
-            self._trusted_until[group] = started + self._ttl_s * TRUST_FRACTION
+            self._trusted_until[group] = asked_at + self._ttl_s * TRUST_FRACTION
         else:
             self._drop({group})
-        return held, record
 
     async def _claim_batch(self, groups: list[str]) -> list[tuple[bool, dict[str, Any] | None] | Exception]:
         claimed = await self._call(self.store.claim_leases, groups, ttl_s=self._ttl_s, now_s=self._wall())

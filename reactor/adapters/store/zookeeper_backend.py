@@ -133,10 +133,7 @@ class ZooKeeperBackend(ZkRetention):
             return True, await self.load_intent(group)
         path = self._layout.intent(group)
         held, got = await self._op("claim lease", lambda: self._acquire(group, session, read=path))
-        if not held:
-            return False, None
-        self._known_intent(group, got is not None)
-        return True, None if got is None else zl.decode(got[0]).get("intent")
+        return (True, self._intent_read(group, got)) if held else (False, None)
 
     async def release(self, group: str) -> None:
         held = self._held.pop(group, None)

@@ -101,6 +101,10 @@ class ZkState:
     # intents -------------------------------------------------------------------------------------
     async def load_intent(self, group: str) -> dict[str, Any] | None:
         got = await self._op("load intent", lambda: self._get(self._layout.intent(group)))
+        return self._intent_read(group, got)
+
+    def _intent_read(self, group: str, got: tuple[bytes, Any] | None) -> dict[str, Any] | None:
+        """The intent in a read of its znode (None: absent), remembered as existing or not."""
         self._known_intent(group, got is not None)
         return None if got is None else zl.decode(got[0]).get("intent")
 
