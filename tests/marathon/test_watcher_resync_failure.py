@@ -6,6 +6,7 @@ reports `live` False (for /readyz) until a resync has been delivered.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -67,3 +68,26 @@ async def test_a_resync_that_always_raises_is_never_live_and_keeps_reconnecting(
             await wait_until(lambda: watcher.resync_failures >= 4, what="repeated reconnects")
             assert not watcher.live and watcher.stream_state in ("disconnected", "resyncing")
             assert consumer.events == [], "no event delivered without a base"
+
+
+async def test_stop_while_a_failed_resync_is_cancelling_the_reader_still_stops() -> None:
+    """The resync fails and cancels the reader; stop() cancels the same task before it wakes. The
+    reader must see two cancel requests and stop, not turn both into one reconnect (which left
+    stop() waiting forever on a watcher that kept reconnecting)."""
+    stopping: list[asyncio.Task[None]] = []
+
+    class StopsOnSecondResync(Consumer):
+        def on_resync(self, snapshot: Snapshot) -> None:
+            if self.resyncs == 1:  # scheduled now, so it runs before the reader wakes up
+                assert self.watcher is not None
+                stopping.append(asyncio.create_task(self.watcher.stop()))
+            super().on_resync(snapshot)
+
+    consumer = StopsOnSecondResync(failing_resyncs=10**6)
+    async with LocalMarathon(executor="virtual", heartbeat_s=0.5) as lm, MarathonClient([lm.url]) as m:
+        watcher = consumer.watch(m)
+        await watcher.start()
+        await wait_until(lambda: stopping, what="stop() asked during the second failed resync")
+        await asyncio.wait_for(stopping[0], timeout=10)
+        assert consumer.resyncs == 2, "no reconnect after stop()"
+        assert watcher.stream_state == "disconnected"

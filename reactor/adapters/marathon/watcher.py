@@ -213,9 +213,10 @@ class EventWatcher:
                 except _StreamEnded:
                     return
                 except asyncio.CancelledError:
-                    if state.error is None:
+                    # Our own resync's cancel becomes a reconnect, but only if no one else (stop())
+                    # cancelled us too: uncancel() says how many requests are left.
+                    if state.error is None or reader.uncancel() > 0:
                         raise
-                    reader.uncancel()
                     raise ConnectionError(f"resync after connect failed: {state.error}") from None
                 except UnicodeDecodeError as exc:
                     self._malformed(MalformedEvent(f"not UTF-8: {exc.reason}", repr(exc.object[:80])))
@@ -234,8 +235,7 @@ class EventWatcher:
         finally:
             if resync is not None and not resync.done():
                 resync.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await resync
+                await asyncio.wait([resync])  # a cancel of this task while waiting still propagates
 
     async def _resync_then_flush(self, buffered: list[MarathonEvent], state: SimpleNamespace,
                                  reader: asyncio.Task[Any]) -> None:
