@@ -13,7 +13,7 @@ In-process use (inside a running asyncio loop):
 
 Modules: model (shapes, ids, timestamps), validation, catalogue (event builders), events (bus),
 cluster (apps, instances, task lifecycle), executors (+ probes), health, deployments, routes_*,
-web (middleware), standby, faults, server, cli.
+web (middleware), standby, faults, timeline, server, cli.
 
 Marathon 1.11 by default (never kinder than the real one): kills show no TASK_KILLING unless
 `features=("task_killing",)` (Marathon's `--enable_features task_killing`); TASK_STARTING and the
@@ -28,7 +28,8 @@ Extensions beyond Marathon (documented so nobody mistakes them for Marathon beha
 - Virtual tasks are scripted by app labels `LOCALMARATHON_STAGING_S`, `LOCALMARATHON_HEALTH`,
   `LOCALMARATHON_READY`, `LOCALMARATHON_EXIT`, `LOCALMARATHON_KILL_S` (see executors.py).
 - MESOS_HTTP/MESOS_HTTPS/MESOS_TCP checks run like their Marathon-level twins (same "+1" kill rule).
-- `/_localmarathon/stats` and `/_localmarathon/faults` (see faults.py and routes_misc.py).
+- `/_localmarathon/stats` and `/_localmarathon/faults` (see faults.py and routes_misc.py);
+  `/_localmarathon/timeline`: when each event was published and each write arrived (timeline.py).
 Read-only: `/v2/groups`, `/v2/queue`, `/v2/pods` (no pods). Not emulated: group/pod writes,
 `/v2/leader` DELETE, `--max_running_deployments` (403),
 Mesos-only states (TASK_LOST, TASK_UNREACHABLE, …), multi-app `PUT/PATCH /v2/apps`.

@@ -1,4 +1,4 @@
-"""Deployments, info, leader, ping and the `/_localmarathon/` extras (stats, faults).
+"""Deployments, info, leader, ping and the `/_localmarathon/` extras (stats, faults, timeline).
 
 Owns: `GET /v2/deployments` (running non-empty plans), `DELETE /v2/deployments/{id}` (force=true:
 202 cancel; else a forced revert plan to the originals), `/v2/info`, `/v2/leader`, `/ping`,
@@ -152,3 +152,17 @@ async def faults(request: web.Request) -> web.Response:
             "leader change" if body.get("leader_change") else "dropped by fault injection"
         )
     return json_response({"applied": sorted(body), "dropped_streams": dropped})
+
+
+async def timeline(request: web.Request) -> web.Response:
+    return json_response(st(request).timeline.to_json())
+
+
+async def record_timeline(request: web.Request) -> web.Response:
+    """`{"record": true}` starts a new record (the previous one is dropped); false stops it."""
+    body = parse_body(await request.read())
+    if not isinstance(body, dict) or not isinstance(body.get("record"), bool) or len(body) != 1:
+        raise errors.invalid([{"path": "/record", "errors": ["expected {\"record\": true or false}"]}])
+    s = st(request)
+    s.timeline.record(body["record"])
+    return json_response({"recording": s.timeline.recording})

@@ -78,6 +78,8 @@ ROUTES: list[tuple[str, str, Any]] = [
     ("GET", "/ping", misc.ping),
     ("GET", "/_localmarathon/stats", misc.stats),
     ("POST", "/_localmarathon/faults", misc.faults),
+    ("GET", "/_localmarathon/timeline", misc.timeline),
+    ("POST", "/_localmarathon/timeline", misc.record_timeline),
 ]
 
 
@@ -151,7 +153,7 @@ class LocalMarathon:
         cluster.task_killing = "task_killing" in self.features
         faults = Faults()
         health = HealthManager(cluster, faults.electing)
-        return MarathonState(
+        state = MarathonState(
             bus,
             cluster,
             health,
@@ -161,6 +163,8 @@ class LocalMarathon:
             lenient=self.lenient,
             features=self.features,
         )
+        bus.listeners.append(state.timeline.on_event)
+        return state
 
     async def start(self) -> None:
         if self._runner is not None:

@@ -1,6 +1,6 @@
 """The server's shared state handed to every route: one object, built by server.py.
 
-Owns: wiring only (bus, cluster, health, deployments, faults, stats, identity).
+Owns: wiring only (bus, cluster, health, deployments, faults, stats, timeline, identity).
 Must not: hold logic.
 """
 
@@ -13,6 +13,7 @@ from reactor.localmarathon.deployments import Deployments
 from reactor.localmarathon.events import EventBus
 from reactor.localmarathon.faults import Faults
 from reactor.localmarathon.health import HealthManager
+from reactor.localmarathon.timeline import Timeline
 
 
 @dataclass
@@ -27,3 +28,4 @@ class MarathonState:
     framework_id: str = "localmarathon-framework-0000"
     lenient: bool = False  # fractional health-check seconds accepted (Marathon: 422)
     features: tuple[str, ...] = ()  # Marathon's --enable_features
+    timeline: Timeline = field(default_factory=Timeline)  # opt-in, for benchmarks

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ from aiohttp import web
 
 from reactor.localmarathon import errors
 from reactor.localmarathon.faults import NO_LEADER, Faults
+from reactor.localmarathon.timeline import WRITE_METHODS
 
 PREFIXES = ("", "/marathon", "/service/marathon")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -96,6 +98,10 @@ async def marathon_middleware(request: web.Request, handler: Handler) -> web.Str
     faults = app.get(FAULTS_KEY)
     template = route_template(request)
     internal = path.startswith("/_localmarathon/")
+    state = app.get(STATE_KEY)
+    if state is not None and state.timeline.recording and not internal and request.method in WRITE_METHODS:
+        arrived = time.time()
+        state.timeline.on_write(arrived, request.method, path, await request.read())
     if faults is not None and template is not None and not internal:
         faults.requests[f"{request.method} {template}"] += 1
     if faults is not None and not internal and faults.electing():
