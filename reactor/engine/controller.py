@@ -31,6 +31,7 @@ from reactor.engine.deps import Deps, Reading
 from reactor.engine.executor import Executor, GroupTarget
 from reactor.engine.observe import build_observed, group_apps, policy_for, port_index_for
 from reactor.engine.pool import PoolKeeper
+from reactor.settings import DrainSource
 
 log = structlog.get_logger(__name__)
 
@@ -231,6 +232,18 @@ class GroupController:
         green = self.deps.view.app(intent.green_app)
         target = self._target(green)
         observed, decision, actions = await self._decide(intent, apps, green, target.backend, r)
+        base = intent  # the intent the actions to send were planned from
+        if self._local_only(decision.intent, actions):
+            # drains that are decided at once, and events: nothing outside this process changes
+            # yet, so plan on (kill them) and save both plans' intent once, before anything of
+            # either is sent or published; a crash before that save loses only the watch
+            for a in actions:
+                if isinstance(a, A.WatchDrain | A.UnwatchDrain):
+                    self._drain_group[a.task_id] = self.group
+                    self.executor.run_local(target, a)
+            base = decision.intent
+            observed, decision, later = await self._decide(base, apps, green, target.backend, r)
+            actions = (*(a for a in actions if not isinstance(a, A.WatchDrain | A.UnwatchDrain)), *later)
         new = decision.intent
         events = [a.event.model_dump(mode="json") for a in actions if isinstance(a, A.Emit | A.RequestGate)]
         if (since := self._deferrable_since(new, actions, r)) is not None:
@@ -253,7 +266,7 @@ class GroupController:
             if isinstance(a, A.WatchDrain):
                 self._drain_group[a.task_id] = self.group
         out = await self.executor.execute(target, actions)
-        self._after_actions(actions[:out.done], intent, r)
+        self._after_actions(actions[:out.done], base, r)
         if not new.finished:
             self._read_definition(new)
         saved = new
@@ -284,6 +297,15 @@ class GroupController:
             return _StepResult(min(decision.requeue_after_s or REPLAN_AFTER_ACTION_S, REPLAN_AFTER_ACTION_S),
                                wrote, decided)
         return _StepResult(decision.requeue_after_s, wrote, decided)
+
+    def _local_only(self, new: Intent, actions: tuple[A.Action, ...]) -> bool:
+        """The plan starts drains that the drain source decides at once (`none`: no read, no
+        event) and otherwise only emits events (a gate request with no gate registered is one) or
+        stops watches: no write-ahead of its own needed."""
+        local = (A.WatchDrain, A.UnwatchDrain, A.Emit, *((A.RequestGate,) if self.deps.gate is None else ()))
+        return (not new.finished and self.deps.settings.drain.source is DrainSource.NONE
+                and any(isinstance(a, A.WatchDrain) for a in actions)
+                and all(isinstance(a, local) for a in actions))
 
     def _decided_at_once(self, done: tuple[A.Action, ...]) -> bool:
         """A drain this step started is known drained (or gone) already: the `none` source answers

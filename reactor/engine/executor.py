@@ -84,6 +84,15 @@ class Executor:
                 bound.info("action done", **({"marathon_deployment_id": dep} if dep else {}))
         return out
 
+    def run_local(self, target: GroupTarget, action: A.WatchDrain | A.UnwatchDrain) -> None:
+        """A drain watch started or stopped ahead of the batch: it changes nothing outside this
+        process (the controller checks that the source decides at once)."""
+        if isinstance(action, A.WatchDrain):
+            self._watch(target, action.task_id, action.host, action.port)
+        else:
+            self.deps.drains.unwatch(action.task_id)
+        log.info("action done", group=target.group, action=action.kind, task=action.task_id)
+
     async def _one(self, target: GroupTarget, action: A.Action) -> str | None:
         e = self.deps
         match action:

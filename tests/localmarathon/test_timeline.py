@@ -63,7 +63,8 @@ async def test_records_writes_and_events_only_while_on(lm: LocalMarathon, http: 
     assert (await timeline(lm, http))["writes"] == [], "a new start drops the previous record"
 
 
-async def test_a_bad_body_is_a_422_and_changes_nothing(lm: LocalMarathon, http: aiohttp.ClientSession) -> None:
+async def test_a_bad_body_is_a_422_and_changes_nothing(lm: LocalMarathon,
+                                                       http: aiohttp.ClientSession) -> None:
     for body in ({}, {"record": "yes"}, {"record": True, "more": 1}, [True]):
         r = await record(lm, http, body)
         assert r.status == 422, body
