@@ -133,3 +133,29 @@ async def test_claims_of_a_locked_store_fail_together_and_hold_nothing(tmp_path:
         got = await asyncio.gather(*(backend.claim(g) for g in GROUPS[:6]))
         assert got == [(True, None)] * 6 and backend.ok
         assert backend.acting_for() == {"/warm", *GROUPS[:6]}
+
+
+async def test_releases_asked_for_together_share_a_transaction_and_free_only_ours(tmp_path: Path) -> None:
+    db = tmp_path / "state.db"
+    with StateStore(db, owner="other") as other:
+        assert other.acquire_lease("/theirs", ttl_s=60, now_s=__import__("time").time())
+    async with SqliteBackend(db, owner="me", lease_ttl_s=30) as backend:
+        await asyncio.gather(*(backend.acquire(g) for g in GROUPS))
+        await asyncio.gather(*(backend.release(g) for g in [*GROUPS, "/theirs"]))
+        assert backend.releases.largest > 1, "releases asked for at once went one by one"
+        assert backend.acting_for() == set()
+    with StateStore(db, owner="reader") as store:
+        now = __import__("time").time()
+        assert store.live_leases(now_s=now) == {"/theirs": "other"}
+
+
+async def test_the_worker_keeps_the_order_calls_were_asked_in(tmp_path: Path) -> None:
+    """Saves waiting together form one batch, but a plain call asked after them runs after them
+    (it reads what they stored), and saves asked after it form the next batch."""
+    async with SqliteBackend(tmp_path / "state.db", owner="me", lease_ttl_s=30) as backend:
+        first = [asyncio.create_task(backend.save_intent(g, {"n": 1}, finished=False)) for g in GROUPS[:5]]
+        read = asyncio.create_task(backend.active_intents())
+        later = [asyncio.create_task(backend.save_intent(g, {"n": 2}, finished=False)) for g in GROUPS[:5]]
+        await asyncio.gather(*first, *later)
+        assert await read == {g: {"n": 1} for g in GROUPS[:5]}
+        assert await backend.active_intents() == {g: {"n": 2} for g in GROUPS[:5]}

@@ -6,8 +6,9 @@ sent for an intent that is not stored); what changes is that N calls asked for a
 transaction and one hand-off to the store's worker thread and back instead of N (with 50 groups
 deploying, the hand-offs, each waiting for the GIL of a busy event loop, were most of an event's
 reaction time). The first call of a burst is handled at once (a batch of one); the ones asked for
-meanwhile form the next batch. `GroupCommit` batches intent saves; `Batcher` is the same for any
-call (the SQLite backend's lease claims).
+meanwhile form the next batch. `GroupCommit` batches intent saves (the ZooKeeper backend's, in
+one `multi`); `Batcher` is the same for any call. The SQLite backend batches in its worker thread
+instead (sqlite_worker), which takes the next batch without a trip through the event loop.
 
 It must not check leases or revisions (the `run` callable does, per item) and must be used
 from one event loop.

@@ -14,7 +14,6 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -31,16 +30,6 @@ from reactor.adapters.store.records import (
 )
 
 IntentMutation = Callable[[dict[str, Any] | None], dict[str, Any] | None]
-
-
-@dataclass(frozen=True)
-class PreparedIntents:
-    """A batch of intents serialized for `StateStore.write_prepared`."""
-
-    errors: list[Exception | None]  # per item: refused before any write (e.g. not JSON)
-    rows: list[dict[str, Any]]  # {"k": index, "g": group, "b": body, "f": finished}
-    groups: str  # JSON list of the rows' groups
-    payload: str  # JSON of the rows
 
 
 class StateStore:
@@ -122,39 +111,30 @@ class StateStore:
             put_intent(c, group, body, finished, revision + 1, now_s, self.owner)
             return revision + 1
 
-    def prepare_intents(self, batch: list[tuple[str, dict[str, Any], bool]]) -> PreparedIntents:
-        """Group commit, first half: the batch's JSON, which touches no file (the async backend
-        runs it on the event loop, so that its worker thread only runs `write_prepared`'s four
-        SQLite calls). Each of those lets go of the GIL, and taking it back from a busy event
-        loop can wait the interpreter's switch interval: the fewer steps in the thread, the
-        fewer waits."""
-        errors: list[Exception | None] = [None] * len(batch)
-        rows: list[dict[str, Any]] = []
-        for k, (group, intent, finished) in enumerate(batch):
-            try:
-                rows.append({"k": k, "g": group, "b": dump_object(self.path, "intent", intent),
-                             "f": int(finished)})
-            except StoreError as exc:
-                errors[k] = exc
-        return PreparedIntents(errors, rows, json.dumps([r["g"] for r in rows]), json.dumps(rows))
+    def prepare_intent(self, group: str, intent: dict[str, Any], finished: bool) -> str:
+        """Group commit, first half: one save's row as JSON, which touches no file (the async
+        backend runs it on the event loop, so that its worker thread only runs
+        `write_intent_rows`' four SQLite calls; each lets go of the GIL, and taking it back from
+        a busy event loop can wait the interpreter's switch interval). Raises StoreError for an
+        intent that cannot be stored."""
+        return json.dumps({"g": group, "b": dump_object(self.path, "intent", intent), "f": int(finished)})
 
-    def write_prepared(self, prepared: PreparedIntents, *, now_s: float) -> list[Exception | None]:
-        """Group commit, second half: store each prepared `(group, intent, finished)` in ONE write
-        transaction, checking each group's lease. Per item None, or the error that refused that
-        item alone (LeaseLost, an intent that cannot be stored); the others are written. A failing
-        transaction (locked, full, corrupt) raises StoreError and writes none of them."""
-        results = list(prepared.errors)
+    def write_intent_rows(self, rows: list[tuple[str, str]], *, now_s: float) -> list[Exception | None]:
+        """Group commit, second half: store each `(group, prepare_intent's JSON)` in ONE write
+        transaction, checking each group's lease. Per row None, or the LeaseLost that refused that
+        row alone; the others are written. A failing transaction (locked, full, corrupt) raises
+        StoreError and writes none of them."""
+        results: list[Exception | None] = [None] * len(rows)
         with self._tx(write=True) as c:
             held = dict(c.execute(
                 "SELECT group_name, holder FROM leases WHERE expires_at > ? AND holder != ?"
                 " AND group_name IN (SELECT value FROM json_each(?))",
-                (now_s, self.owner, prepared.groups)).fetchall())
-            rows = prepared.rows
+                (now_s, self.owner, json.dumps([g for g, _ in rows]))).fetchall())
             if held:
-                for r in rows:
-                    if r["g"] in held:
-                        results[r["k"]] = LeaseLost(r["g"], held[r["g"]])
-                rows = [r for r in rows if r["g"] not in held]
+                for k, (g, _) in enumerate(rows):
+                    if g in held:
+                        results[k] = LeaseLost(g, held[g])
+                rows = [r for r in rows if r[0] not in held]
             c.execute(
                 "INSERT INTO intents (group_name, body, finished, revision, updated_at, updated_by)"
                 " SELECT json_extract(value, '$.g'), json_extract(value, '$.b'),"
@@ -162,7 +142,7 @@ class StateStore:
                 " ON CONFLICT (group_name) DO UPDATE SET body = excluded.body,"
                 " finished = excluded.finished, revision = intents.revision + 1,"
                 " updated_at = excluded.updated_at, updated_by = excluded.updated_by",
-                (now_s, self.owner, json.dumps(rows) if held else prepared.payload))
+                (now_s, self.owner, "[" + ",".join(j for _, j in rows) + "]"))
         return results
 
     def update_intent(
@@ -257,8 +237,14 @@ class StateStore:
         return [r[0] for r in rows]
 
     def release_lease(self, group: str) -> None:
+        self.release_leases([group])
+
+    def release_leases(self, groups: list[str]) -> list[Exception | None]:
+        """Give up our leases of `groups` (one transaction; others' leases untouched)."""
         with self._tx(write=True) as c:
-            c.execute("DELETE FROM leases WHERE group_name = ? AND holder = ?", (group, self.owner))
+            c.execute("DELETE FROM leases WHERE holder = ?"
+                      " AND group_name IN (SELECT value FROM json_each(?))", (self.owner, json.dumps(groups)))
+        return [None] * len(groups)
 
     def release_all_leases(self) -> list[str]:
         """Give up every lease of this owner (graceful shutdown); returns the groups released."""

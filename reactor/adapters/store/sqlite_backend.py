@@ -1,7 +1,8 @@
 """SQLite behind the async `Coordination` and `StateBackend` contracts (one host).
 
 Owns moving every SQLite call off the event loop (one worker thread, so calls keep their order;
-intent saves asked for together share one transaction, and so do lease claims, `group_commit`)
+intent saves waiting together share one transaction, and so do lease claims and releases:
+`sqlite_worker`)
 and the lease bookkeeping that fencing needs: a lease counts as ours only until the last
 successful acquire/renew plus the TTL minus a safety margin, measured on the monotonic clock,
 so a process frozen past its lease (SIGSTOP) wakes up with `may_act` False before its first
@@ -13,13 +14,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 from reactor.adapters.store.errors import StoreError
-from reactor.adapters.store.group_commit import Batcher, GroupCommit, Item
 from reactor.adapters.store.sqlite import StateStore
+from reactor.adapters.store.sqlite_worker import StoreWorker
 
 T = TypeVar("T")
 
@@ -44,12 +44,12 @@ class SqliteBackend:
         self._wall = wall
         self._trusted_until: dict[str, float] = {}
         self._lost_callbacks: list[Callable[[set[str]], None]] = []
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
-        self.saves = GroupCommit(self._write_batch)
-        self.claims: Batcher[str, tuple[bool, dict[str, Any] | None]] = Batcher(
-            self._claim_batch, "store-lease-claims")
         self.ok = True
         self.problem: str | None = None
+        self._worker = StoreWorker("sqlite", report=self._report)
+        self.saves = self._worker.kind(self._write_rows, "store-group-commit")
+        self.claims = self._worker.kind(self._claim_rows, "store-lease-claims")
+        self.releases = self._worker.kind(self.store.release_leases, "store-lease-releases")
 
     # lifecycle ---------------------------------------------------------------------------------
     async def __aenter__(self) -> SqliteBackend:
@@ -64,17 +64,17 @@ class SqliteBackend:
         finally:
             self._trusted_until.clear()
             await self._call(self.store.close)
-            self._pool.shutdown(wait=False)
+            self._worker.stop()
 
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        loop = asyncio.get_running_loop()
-        try:
-            result = await loop.run_in_executor(self._pool, lambda: fn(*args, **kwargs))
-        except StoreError as exc:
-            self.ok, self.problem = False, str(exc)
-            raise
-        self.ok, self.problem = True, None
-        return result
+        return await self._worker.call(fn, *args, **kwargs)
+
+    def _report(self, failed: BaseException | None) -> None:
+        """Each call's or batch's outcome, on the loop: a StoreError makes the store not ok."""
+        if isinstance(failed, StoreError):
+            self.ok, self.problem = False, str(failed)
+        elif failed is None:
+            self.ok, self.problem = True, None
 
     # Coordination --------------------------------------------------------------------------------
     async def acquire(self, group: str) -> bool:
@@ -97,13 +97,13 @@ class SqliteBackend:
         else:
             self._drop({group})
 
-    async def _claim_batch(self, groups: list[str]) -> list[tuple[bool, dict[str, Any] | None] | Exception]:
-        claimed = await self._call(self.store.claim_leases, groups, ttl_s=self._ttl_s, now_s=self._wall())
-        return list(claimed)
+    def _claim_rows(self, groups: list[str]) -> list[tuple[bool, dict[str, Any] | None] | Exception]:
+        """In the worker thread: one transaction for the claims waiting together."""
+        return list(self.store.claim_leases(groups, ttl_s=self._ttl_s, now_s=self._wall()))
 
     async def release(self, group: str) -> None:
         self._trusted_until.pop(group, None)
-        await self._call(self.store.release_lease, group)
+        await self.releases.call(group)
 
     async def holder(self, group: str) -> str | None:
         return await self._call(self.store.lease_holder, group, now_s=self._wall())
@@ -158,11 +158,12 @@ class SqliteBackend:
         return await self._call(self.store.load_intent, group)
 
     async def save_intent(self, group: str, record: dict[str, Any], *, finished: bool) -> None:
-        await self.saves.save(group, record, finished)
+        row = self.store.prepare_intent(group, record, finished)  # JSON on the loop, not the thread
+        await self.saves.call((group, row))
 
-    async def _write_batch(self, batch: list[Item]) -> list[Exception | None]:
-        prepared = self.store.prepare_intents(batch)  # JSON on the loop; the thread only writes
-        return await self._call(self.store.write_prepared, prepared, now_s=self._wall())
+    def _write_rows(self, rows: list[tuple[str, str]]) -> list[Exception | None]:
+        """In the worker thread: one transaction for the saves waiting together."""
+        return self.store.write_intent_rows(rows, now_s=self._wall())
 
     async def active_intents(self) -> dict[str, dict[str, Any]]:
         return await self._call(self.store.active_intents)
