@@ -159,3 +159,11 @@ async def test_the_worker_keeps_the_order_calls_were_asked_in(tmp_path: Path) ->
         await asyncio.gather(*first, *later)
         assert await read == {g: {"n": 1} for g in GROUPS[:5]}
         assert await backend.active_intents() == {g: {"n": 2} for g in GROUPS[:5]}
+
+
+async def test_a_closed_backend_refuses_calls_instead_of_hanging(tmp_path: Path) -> None:
+    backend = SqliteBackend(tmp_path / "state.db", owner="me", lease_ttl_s=30)
+    async with backend:
+        await backend.save_intent("/a", {"n": 1}, finished=False)
+    with pytest.raises(RuntimeError, match="stopped"):
+        await backend.load_intent("/a")

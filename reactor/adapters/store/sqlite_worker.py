@@ -69,6 +69,7 @@ class StoreWorker:
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopped = False
 
     def kind(self, run: Callable[[list[I]], list[R | Exception]], name: str) -> BatchKind[I, R]:
         return BatchKind(self, run, name)
@@ -80,6 +81,8 @@ class StoreWorker:
 
     async def submit(self, make: Callable[[asyncio.Future[Any]], _Job]) -> Any:
         loop = asyncio.get_running_loop()
+        if self._stopped:  # as a shut-down executor does: nobody would ever run it
+            raise RuntimeError(f"{self.name}: stopped")
         if self._thread is None:
             self._loop = loop
             self._thread = threading.Thread(target=self._main, name=self.name, daemon=True)
@@ -92,6 +95,7 @@ class StoreWorker:
 
     def stop(self) -> None:
         """The thread ends after the jobs already asked for (it holds no connection of its own)."""
+        self._stopped = True
         if self._thread is not None:
             self._jobs.put(None)
 
