@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -31,6 +31,7 @@ from reactor.engine.deps import Deps, Reading
 from reactor.engine.executor import Executor, GroupTarget
 from reactor.engine.observe import build_observed, group_apps, policy_for, port_index_for
 from reactor.engine.pool import PoolKeeper
+from reactor.engine.status import GroupStatus, status_counts
 from reactor.settings import DrainSource
 
 log = structlog.get_logger(__name__)
@@ -42,16 +43,6 @@ STORE_RETRY_S = (0.5, 1.0, 2.0, 5.0, 10.0)  # backoff after store errors
 #: a round that only recorded observations of GREEN saves them with the next save, or by then
 OBSERVATIONS_SAVED_WITHIN_S = 1.0
 LB_ACTIONS = (A.LbAdd, A.LbDrain, A.LbMaint, A.LbRemove)
-
-
-@dataclass
-class GroupStatus:
-    """The last plan's view of a group, for `status`, the API and the progress display."""
-
-    intent: Intent
-    blockers: tuple[str, ...] = ()
-    counts: dict[str, int] = field(default_factory=dict)
-    updated_at: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -381,22 +372,7 @@ class GroupController:
         self.deps.spawn(ask(), f"gate:{group}")
 
     def _record_status(self, intent: Intent, blockers: tuple[str, ...], observed: Any, r: Reading) -> None:
-        green, blue = observed.app(intent.green_app), observed.app(intent.blue_app)
-        counts = {
-            "target": intent.target_instances,
-            "green_healthy": len(green.healthy_tasks()) if green else 0,
-            "green_instances": green.instances if green else 0,
-            "blue_live": len(blue.live_tasks()) if blue else 0,
-            "blue_killed": len(intent.killed), "forced": intent.forced_kills,
-            # live tasks READY in the LB pool (the watch view's traffic share); backups apart
-            "pool_green": sum(observed.in_pool(t.task_id) and not observed.is_backup(t.task_id)
-                              for t in green.live_tasks()) if green else 0,
-            "pool_blue": sum(observed.in_pool(t.task_id) and not observed.is_backup(t.task_id)
-                             for t in blue.live_tasks()) if blue else 0,
-            "pool_backup": sum(observed.in_pool(t.task_id) and observed.is_backup(t.task_id)
-                               for t in blue.live_tasks()) if blue else 0,
-        }
-        self.status = GroupStatus(intent, blockers, counts, r.wall.timestamp())
+        self.status = GroupStatus(intent, blockers, status_counts(intent, observed), r.wall.timestamp())
         self.deps.metrics.set_phase(self.group, intent.phase.value)
 
     async def _finish(self, intent: Intent, r: Reading) -> None:

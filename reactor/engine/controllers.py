@@ -13,8 +13,9 @@ from collections.abc import Iterator, Mapping
 import structlog
 
 from reactor.core.intent import Command
-from reactor.engine.controller import GroupController, GroupStatus
+from reactor.engine.controller import GroupController
 from reactor.engine.deps import Deps
+from reactor.engine.status import GroupStatus
 
 log = structlog.get_logger(__name__)
 
