@@ -22,8 +22,15 @@ from reactor.core import labels as L
 _SEGMENT = re.compile(r"^(([a-z0-9]|[a-z0-9][a-z0-9\-]*[a-z0-9])\.)*([a-z0-9]|[a-z0-9][a-z0-9\-]*[a-z0-9])$")
 _HEALTH_PROTOCOLS = {"HTTP", "HTTPS", "TCP", "COMMAND", "MESOS_HTTP", "MESOS_HTTPS", "MESOS_TCP"}
 # Status fields of a GET'd definition that must not be sent back (`version` would mean rollback).
-_STATUS_FIELDS = ("version", "versionInfo", "tasks", "deployments", "tasksStaged", "tasksRunning",
-                  "tasksHealthy", "tasksUnhealthy", "lastTaskFailure", "tasksStats", "readinessCheckResults")
+RUNTIME_FIELDS = frozenset({"version", "versionInfo", "tasks", "deployments", "tasksStaged", "tasksRunning",
+                            "tasksHealthy", "tasksUnhealthy", "lastTaskFailure", "taskStats", "tasksStats",
+                            "tasksLost", "readinessCheckResults"})
+
+
+def kept_definition(app: dict[str, Any]) -> dict[str, Any]:
+    """An app as Marathon reports it (GET, or an `api_post_event`'s appDefinition) without its
+    runtime fields: what a POST of the same app would send, as history keeps it for `undo`."""
+    return {k: v for k, v in app.items() if k not in RUNTIME_FIELDS}
 
 
 class AppDefinitionError(ValueError):
@@ -100,7 +107,7 @@ def parse_app_definition(raw: str | bytes) -> dict[str, Any]:
         L.overrides_of(app.labels)
     except L.LabelError as exc:
         raise AppDefinitionError([("/labels", str(exc))]) from None
-    out = {k: v for k, v in data.items() if k not in _STATUS_FIELDS}
+    out = kept_definition(data)
     out["id"] = app.id
     return out
 

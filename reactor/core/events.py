@@ -50,6 +50,8 @@ class ApiPostEvent(_Event):
     client_ip: str | None = Field(None, alias="clientIp")
     uri: str | None = None
     app_definition: App = Field(alias="appDefinition")
+    # the same JSON as posted, untyped: what history keeps of GREEN for `undo` without a GET
+    definition: dict[str, Any] = Field(default_factory=dict, validation_alias="appDefinition", exclude=True)
 
 
 class _PodEvent(_Event):

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from reactor.core import events as ev
+from reactor.core.appdef import kept_definition
 from reactor.core.ids import parse_task_id
 from reactor.core.labels import group_of
 from reactor.core.models import App, Deployment, Snapshot, Task, TaskState
@@ -51,6 +52,8 @@ class ClusterView:
         self._deployments: dict[str, Deployment] = {}
         self._finished: dict[str, None] = {}
         self._needs_refresh: set[str] = set()
+        # app id -> its definition as the last api_post_event carried it (apps of a group only)
+        self._definitions: dict[str, dict[str, Any]] = {}
         self._handlers: dict[type, Callable[[Any], set[str]]] = {
             ev.StatusUpdateEvent: self._on_status,
             ev.InstanceChangedEvent: self._on_instance_changed,
@@ -99,6 +102,11 @@ class ClusterView:
 
     def task(self, task_id: str) -> Task | None:
         return self._tasks.get(task_id)
+
+    def definition(self, app_id: str) -> dict[str, Any] | None:
+        """The app's definition (runtime fields removed) as the last `api_post_event` for it
+        carried it, if one was seen since the app was last read whole; None otherwise."""
+        return self._definitions.get(app_id)
 
     def tasks_of(self, app_id: str) -> list[Task]:
         return [self._tasks[t] for t in self._app_tasks.get(app_id, {})]
@@ -165,6 +173,7 @@ class ClusterView:
         self._deployments = {d.id: d for d in snapshot.deployments}
         for app in snapshot.apps:
             self._put_app(app)
+        self._definitions = {k: v for k, v in self._definitions.items() if k in self._apps}
         after = self._fingerprints()
         return {g for g in before.keys() | after.keys() if before.get(g) != after.get(g)}
 
@@ -180,6 +189,7 @@ class ClusterView:
         """Targeted refresh found the app gone (404)."""
         dirty = self._groups_of((app_id,))
         self._drop_app(app_id)
+        self._definitions.pop(app_id, None)
         self._needs_refresh.discard(app_id)
         return dirty
 
@@ -379,10 +389,15 @@ class ClusterView:
         self._apps[app.id] = _bare(app)
         self._by_group = None
         self._app_tasks.setdefault(app.id, {})
+        if e.definition and group_of(app.labels) is not None:
+            self._definitions[app.id] = kept_definition(e.definition)
+        else:
+            self._definitions.pop(app.id, None)
         return dirty | self._groups_of((app.id,))
 
     def _on_app_terminated(self, e: ev.AppTerminatedEvent) -> set[str]:
         dirty = self._groups_of((e.app_id,))
         self._drop_app(e.app_id)
+        self._definitions.pop(e.app_id, None)
         self._needs_refresh.discard(e.app_id)
         return dirty

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -184,11 +185,13 @@ class GroupController:
 
     def _read_definition(self, intent: Intent) -> None:
         """Read GREEN's definition once (history keeps it, for `undo`) when the intent lacks it
-        (a deployment adopted from Marathon, or recorded by a process that died before it had
-        it); folded into the intent by a later round. Called after the round's writes were sent:
-        nothing else depends on it, so it never delays a reaction, and a failed read is a warning."""
+        and no `api_post_event` brought it (a deployment adopted after a restart, or recorded by
+        a process that died before it had it); folded into the intent by a later round. Called
+        after the round's writes were sent: nothing else depends on it, so it never delays a
+        reaction, and a failed read is a warning."""
         green_id = intent.green_app
         if (intent.green_definition is not None or self._definition_reading
+                or self.deps.view.definition(green_id) is not None
                 or (self._definition is not None and self._definition[0] == green_id)):
             return
         self._definition_reading = True
@@ -207,9 +210,13 @@ class GroupController:
         self.deps.spawn(read(), f"definition:{self.group}")
 
     def _fold_inputs(self, intent: Intent, r: Reading) -> Intent:
-        if (intent.green_definition is None and self._definition is not None
-                and self._definition[0] == intent.green_app):
-            intent = intent.with_green_definition(self._definition[1])
+        if intent.green_definition is None:
+            # as GREEN's creation (or a later update) posted it: 50 groups adopted at once
+            # otherwise cost 50 GETs, each delaying the reactions of the groups behind it
+            if (posted := self.deps.view.definition(intent.green_app)) is not None:
+                intent = intent.with_green_definition(posted)
+            elif self._definition is not None and self._definition[0] == intent.green_app:
+                intent = intent.with_green_definition(self._definition[1])
         for command in self._commands:
             intent = intent.with_command(command, r.wall)
         self._commands = []
@@ -265,10 +272,20 @@ class GroupController:
             new = new.with_own_deployment(dep)
         undelivered = [a.event.model_dump(mode="json") for a in actions[out.done:]
                        if isinstance(a, A.Emit | A.RequestGate)]
-        if new != saved or undelivered:
+        unsaved_ids = False
+        if undelivered:
             await self._save(new, undelivered)
             if self._cached is not None:
                 self._cached.outbox = undelivered
+        elif new != saved:
+            # only the deployment ids our writes got back: they are matched against the
+            # `deployment_failed` events this process sees, so they go with the group's next save
+            # (within OBSERVATIONS_SAVED_WITHIN_S), not in a save of their own after every write
+            # (a third of all saves with 50 groups deploying). Lost in a crash, a failure of that
+            # deployment is judged by what it leaves (counts, health), as for any deployment.
+            since = self._cached.unsaved_since if self._cached is not None else None
+            self._cached = _Stored(new, [], r.mono if since is None else since)
+            unsaved_ids = True
         if trigger is not None and out.first_write_at is not None:
             self.deps.on_reaction(trigger[0], max(0.0, out.first_write_at - trigger[1]))
         if recorded and self.status is not None:  # same observation: only the intent moved on
@@ -283,11 +300,13 @@ class GroupController:
             return _StepResult(min(decision.requeue_after_s or FAILED_ACTION_RETRY_S, FAILED_ACTION_RETRY_S),
                                wrote)
         decided = self._decided_at_once(actions[:out.done])
+        requeue = decision.requeue_after_s
+        if unsaved_ids:
+            requeue = min(OBSERVATIONS_SAVED_WITHIN_S, requeue if requeue is not None else math.inf)
         if any(isinstance(a, LB_ACTIONS) for a in actions[:out.done]):
             # LB changes raise no event: re-plan right after them (Marathon writes raise events)
-            return _StepResult(min(decision.requeue_after_s or REPLAN_AFTER_ACTION_S, REPLAN_AFTER_ACTION_S),
-                               wrote, decided)
-        return _StepResult(decision.requeue_after_s, wrote, decided)
+            return _StepResult(min(requeue or REPLAN_AFTER_ACTION_S, REPLAN_AFTER_ACTION_S), wrote, decided)
+        return _StepResult(requeue, wrote, decided)
 
     def _local_only(self, new: Intent, actions: tuple[A.Action, ...]) -> bool:
         """The plan starts drains that the drain source decides at once (`none`: no read, no

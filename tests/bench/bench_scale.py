@@ -1,26 +1,32 @@
 """Many groups deploying at once on one reactor daemon.
 
-    .venv/bin/python -m tests.bench.bench_scale [GROUPS] [INSTANCES] [sqlite|zookeeper]
+    .venv/bin/python -m tests.bench.bench_scale [GROUPS] [INSTANCES] [sqlite|zookeeper] [--proxy]
 
 50 groups (default), each a BLUE app at rest with 4 virtual tasks on the embedded Marathon
 (virtual executor, tasks healthy 0.3 s after start); then 50 GREEN apps are created at once with
 the labels `bluegreen deploy` writes (instances 0) and the daemon (`python -m reactor run`, lb none,
 drain none, batch 1) drives them all. Printed: completed/total, wall time until the last one,
-reaction latency (Marathon event → write at Marathon) timed twice: by the embedded Marathon itself
-(`/_localmarathon/timeline`: each event's publication and each write's arrival on its own clock,
-nothing of the bench in the path), and as in bench_reaction, in the bench process (its own event
-stream; each write's arrival at a recording proxy, which redirects the daemon's `/v2/events` to
-Marathon itself, as a standby does; this hop and the bench's parsing of every event add to the
-figure); and the daemon's own histogram, the daemon's CPU seconds (from /proc, during
-the deployments) and its RSS (current and peak), the load average before and after. The rows
-"from the event that made it due" start the clock at the later of that event and the end of
-Marathon's deployment on GREEN (the reactor waits for it before scaling GREEN or killing BLUE);
+reaction latency (Marathon event → write at Marathon) timed by the embedded Marathon itself
+(`/_localmarathon/timeline`: each event's publication and each write's arrival on its own clock);
+the daemon's own histogram; the CPU seconds of the daemon, the embedded Marathon, ZooKeeper and
+the bench itself during the deployments (all share this machine's cores); the daemon's RSS
+(current and peak), the load average before and after.
+
+The daemon talks to Marathon directly: nothing of the bench sits in its path. With `--proxy`
+(the yardstick of earlier rounds) its requests go through a recording proxy in the bench process,
+which redirects `/v2/events` to Marathon itself as a standby does, and the bench reads its own
+event stream; a second table then times each write at that proxy from the event as the bench
+received it. That hop and the bench's parsing of every event cost a share of the same two cores.
+
+The rows "from the event that made it due" start the clock at the later of that event and the end
+of Marathon's deployment on GREEN (the reactor waits for it before scaling GREEN or killing BLUE);
 with 50 deployments at once the embedded Marathon needs 0.1-0.4 s to end one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import tempfile
@@ -68,7 +74,7 @@ async def healthy_counts(http: aiohttp.ClientSession, url: str) -> dict[str, int
         h.get("alive") for h in t.get("healthCheckResults") or [{"alive": False}])) for a in apps}
 
 
-async def main(groups: int, n: int, backend: str = "sqlite") -> None:
+async def main(groups: int, n: int, backend: str = "sqlite", via_proxy: bool = False) -> None:
     configure(fmt="console", level="error")
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bgscale-") as tmp:
@@ -77,16 +83,17 @@ async def main(groups: int, n: int, backend: str = "sqlite") -> None:
         if zk is not None:
             zk.start()
         try:
-            history, wall_s, cpu, rss, hwm, internal, samples = await run(work, groups, n, zk)
+            history, wall_s, cpu, rss, hwm, internal, samples = await run(work, groups, n, zk, via_proxy)
         finally:
             if zk is not None:
                 zk.stop()
-    report(groups, n, backend, history, wall_s, cpu, rss, hwm, internal, samples)
+    report(groups, n, backend, via_proxy, history, wall_s, cpu, rss, hwm, internal, samples)
     print("load average (1/5/15 min) before: {:.2f} {:.2f} {:.2f}; after: {:.2f} {:.2f} {:.2f}".format(
         *load_before, *os.getloadavg()))
 
 
-async def run(work: Path, groups: int, n: int, zk: ZooKeeperServer | None) -> tuple[Any, ...]:
+async def run(work: Path, groups: int, n: int, zk: ZooKeeperServer | None,
+              via_proxy: bool) -> tuple[Any, ...]:
     writes = Writes()
     async with start_local_marathon_subprocess(executor="virtual", workdir=work,
                                                extra_args=("--lenient",)) as lm, \
@@ -103,20 +110,27 @@ async def run(work: Path, groups: int, n: int, zk: ZooKeeperServer | None) -> tu
             counts = await healthy_counts(http, lm.url)
             return all(counts.get(b, 0) >= n for b in blues)
         await wait_for(blues_healthy, timeout_s=120, what="every BLUE healthy", interval_s=0.5)
-        async with RecordingProxy(lm.url, on_write=writes.on_write, redirect_events=True) as proxy, \
-                MarathonEvents(lm.url) as events:
-            daemon = ReactorDaemon(work, [proxy.url], "/nonexistent", drain_source="none",
-                                   lb_driver="none", log_level="warning")
+        async with contextlib.AsyncExitStack() as stack:
+            proxy = events = None
+            if via_proxy:
+                proxy = await stack.enter_async_context(RecordingProxy(
+                    lm.url, on_write=writes.on_write, redirect_events=True))
+                events = await stack.enter_async_context(MarathonEvents(lm.url))
+            daemon = ReactorDaemon(work, [proxy.url if proxy else lm.url], "/nonexistent",
+                                   drain_source="none", lb_driver="none", log_level="warning")
             if zk is not None:
                 with daemon.config.open("a") as fh:
                     fh.write(f'\n[coordination]\nbackend = "zookeeper"\nhosts = "{zk.hosts}"\n')
             async with daemon:
-                assert daemon.proc is not None
+                assert daemon.proc is not None and lm.process is not None
                 pid = daemon.proc.pid
                 await settled(daemon)
                 async with http.post(f"{lm.url}/_localmarathon/timeline", json={"record": True}) as r:
                     assert r.status == 200, await r.text()
-                cpu0, t0 = cpu_s(pid), time.time()
+                watched = {"daemon": pid, "marathon": lm.process.pid, "bench": os.getpid()}
+                if zk is not None and zk.proc is not None:
+                    watched["zookeeper"] = zk.proc.pid
+                cpu0, t0 = {k: cpu_s(v) for k, v in watched.items()}, time.time()
                 greens = [b + "-v2" for b in blues]
                 bodies = []
                 for i, (b, g) in enumerate(zip(blues, greens, strict=True)):
@@ -131,7 +145,7 @@ async def run(work: Path, groups: int, n: int, zk: ZooKeeperServer | None) -> tu
                     return h if len(h) >= groups else None
                 history = await wait_for(all_done, timeout_s=600, what="every group done", interval_s=0.5)
                 wall_s = time.time() - t0
-                cpu = cpu_s(pid) - cpu0
+                cpu = {k: cpu_s(v) - cpu0[k] for k, v in watched.items()}
                 rss, hwm = rss_mib(pid)
                 internal = histogram(await daemon.metrics_text())
                 await asyncio.sleep(0.3)  # the last events of the run (bench pacing)
@@ -139,12 +153,14 @@ async def run(work: Path, groups: int, n: int, zk: ZooKeeperServer | None) -> tu
                     at_marathon = AtMarathon(await r.json())
             samples: dict[str, dict[str, list[float]]] = {"proxy": defaultdict(list),
                                                           "marathon": defaultdict(list)}
+            sources: list[tuple[str, Any]] = [("marathon", (at_marathon, at_marathon, at_marathon))]
+            if proxy is not None:
+                sources.append(("proxy", (proxy, writes, events)))
             for b, g in zip(blues, greens, strict=True):
-                for where, (p, w, e) in (("proxy", (proxy, writes, events)),
-                                         ("marathon", (at_marathon, at_marathon, at_marathon))):
-                    for key, vals in pair(p, w, e, b, g, t0).items():  # type: ignore[arg-type]
+                for where, (p, w, e) in sources:
+                    for key, vals in pair(p, w, e, b, g, t0).items():
                         samples[where][key].extend(vals)
-                    for key, vals in pair_due(p, w, e, b, g, t0).items():  # type: ignore[arg-type]
+                    for key, vals in pair_due(p, w, e, b, g, t0).items():
                         samples[where][key].extend(vals)
     return history, wall_s, cpu, rss, hwm, internal, samples
 
@@ -208,21 +224,24 @@ def pair_due(proxy: RecordingProxy, writes: Writes, events: MarathonEvents, blue
     return out
 
 
-def report(groups: int, n: int, backend: str, history: Any, wall_s: float, cpu: float, rss: float,
-           hwm: float, internal: Any, samples: Any) -> None:
+def report(groups: int, n: int, backend: str, via_proxy: bool, history: Any, wall_s: float,
+           cpu: dict[str, float], rss: float, hwm: float, internal: Any, samples: Any) -> None:
     outcomes: dict[str, int] = defaultdict(int)
     for h in history:
         outcomes[h["outcome"]] += 1
     print(header(f"bench_scale: {groups} groups x {n} instances deploying at once, one daemon, batch 1, "
-                 f"lb none, drain none, virtual tasks (healthy 0.3 s after start); coordination {backend}"))
+                 f"lb none, drain none, virtual tasks (healthy 0.3 s after start); coordination {backend}; "
+                 + ("the daemon's requests through the bench's recording proxy" if via_proxy else
+                    "the daemon connected to Marathon directly")))
     print(f"completed: {outcomes.get('completed', 0)}/{groups} {dict(outcomes)}; wall time until the last: "
           f"{wall_s:.1f} s")
-    print(f"daemon CPU: {cpu:.1f} s over {wall_s:.1f} s ({cpu / wall_s:.0%} of one core); RSS {rss:.0f} MiB "
-          f"(peak {hwm:.0f} MiB)")
+    print(f"daemon RSS {rss:.0f} MiB (peak {hwm:.0f} MiB); CPU seconds over the {wall_s:.1f} s: " + ", ".join(
+        f"{who} {secs:.1f} ({secs / wall_s:.0%} of one core)" for who, secs in cpu.items()))
     for where, title in (("marathon", "timed by the embedded Marathon: event published -> write arrived"),
                          ("proxy", "timed in the bench process: event received -> write at its proxy")):
-        print(f"Marathon event -> reactor write, {title}")
-        table(samples[where])
+        if samples[where]:
+            print(f"Marathon event -> reactor write, {title}")
+            table(samples[where])
     print("the daemon's bluegreen_reaction_seconds (trigger marked → first write sent):")
     for trig, (count, under_50, mean) in sorted(internal.items()):
         print(f"  {trig:<34} n={count:>6.0f}  <=50 ms: {under_50:6.1%}  mean {mean * 1000:6.1f} ms")
@@ -244,6 +263,7 @@ def table(samples: dict[str, list[float]]) -> None:
 
 
 if __name__ == "__main__":
-    args = [int(a) for a in sys.argv[1:3]]
+    argv = [a for a in sys.argv[1:] if a != "--proxy"]
+    args = [int(a) for a in argv[:2]]
     asyncio.run(main(args[0] if args else 50, args[1] if len(args) > 1 else 4,
-                     sys.argv[3] if len(sys.argv) > 3 else "sqlite"))
+                     argv[2] if len(argv) > 2 else "sqlite", via_proxy="--proxy" in sys.argv[1:]))

@@ -125,9 +125,29 @@ async def test_daemon_deployment_requests_and_one_snapshot_per_stream_connection
         "GET /v2/apps": 2,  # one snapshot per stream connection (2 connections)
         "GET /v2/deployments": 2, "GET /v2/events": 2,
         "POST /v2/apps": 1,  # the test creates GREEN
-        "GET /v2/apps/{id}": 1,  # GREEN's definition, read once on adoption (history keeps it: undo)
+        # no GET of GREEN's definition: history keeps it (for undo) from the api_post_event
         "PUT /v2/apps/{id}": math.ceil(n / b), "POST /v2/tasks/delete": kills, "DELETE /v2/apps/{id}": 1,
     }, used
+    kept = record["green_definition"]
+    assert kept["id"] == "/web-green" and kept["instances"] >= 0 and "version" not in kept, kept
+
+
+async def test_a_deployment_adopted_without_its_creation_event_reads_greens_definition_once(
+        tmp_path: Path) -> None:
+    """GREEN created while no reactor ran (a restart, a new replica): no api_post_event will come,
+    so the adopting reactor reads the definition once, after its first write was sent."""
+    n = 2
+    async with local_marathon() as (lm, rest):
+        await rest.create(blue_def(n))
+        await rest.wait_app_healthy(BLUE_ID, n)
+        await rest.create(green_def(n, health="healthy-after-0.3s"))
+        before = await rest.stats()
+        async with running_engine(make_settings(tmp_path, lm.url)) as run:
+            record = await run.wait_finished()
+        used = diff(await rest.stats(), before)
+    assert record["outcome"] == "completed"
+    assert used.get("GET /v2/apps/{id}") == 1, used
+    assert record["green_definition"]["id"] == "/web-green" and "tasks" not in record["green_definition"]
 
 
 def _count_is(rest: Rest, key: str, value: int) -> Any:

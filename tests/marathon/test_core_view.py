@@ -197,6 +197,27 @@ def test_api_post_and_app_terminated() -> None:
     assert view.app("/web-blue") is None and view.task(TASK1) is None and view.groups() == []
 
 
+def test_the_definition_an_api_post_event_carries_is_kept_for_apps_of_a_group() -> None:
+    view = ClusterView()
+    posted = {"id": "/web-green", "cmd": "run v2", "instances": 0, "labels": {"BLUEGREEN_GROUP": "web"},
+              "env": {"V": "2"}, "version": "2021-08-30T10:00:00.000Z", "tasksRunning": 0, "tasks": []}
+    view.apply(parse_event(event("api_post_event", uri="/v2/apps", appDefinition=posted)))
+    # as history keeps it for undo: runtime fields gone, everything else as posted
+    assert view.definition("/web-green") == {"id": "/web-green", "cmd": "run v2", "instances": 0,
+                                             "labels": {"BLUEGREEN_GROUP": "web"}, "env": {"V": "2"}}
+    view.apply(parse_event(event("api_post_event", appDefinition={**posted, "instances": 2})))
+    assert view.definition("/web-green")["instances"] == 2  # the latest update
+    view.apply(parse_event(event("api_post_event", appDefinition={"id": "/other", "cmd": "x"})))
+    assert view.definition("/other") is None  # no group: nothing of ours, nothing kept
+    view.replace(Snapshot(apps=(app("/web-green"),)))
+    assert view.definition("/web-green") is not None  # a snapshot keeps it for apps still there
+    view.apply(parse_event(event("app_terminated_event", appId="/web-green")))
+    assert view.definition("/web-green") is None
+    view.apply(parse_event(event("api_post_event", appDefinition=posted)))
+    view.replace(Snapshot(apps=()))
+    assert view.definition("/web-green") is None  # gone from Marathon: forgotten
+
+
 def test_events_for_unknown_apps_ask_for_a_refresh() -> None:
     view = ClusterView()
     assert view.apply(parse_event(status("new.instance-1._app.1", "TASK_RUNNING", "/new"))) == set()

@@ -28,6 +28,7 @@ from reactor.adapters.marathon.errors import (
     NotFound,
 )
 from reactor.adapters.marathon.transport import OnRequest, Response, SentButUnanswered, Transport
+from reactor.core.appdef import kept_definition
 from reactor.core.ids import normalize_app_id
 from reactor.core.models import App, Deployment, DeploymentRef, Snapshot, Task, TaskState
 
@@ -59,9 +60,6 @@ def _json(resp: Response, key: str | None = None) -> Any:
 
 
 # fields of GET /v2/apps/{id} that describe the running app, not its definition
-RUNTIME_FIELDS = frozenset({"version", "versionInfo", "tasks", "tasksStaged", "tasksRunning", "tasksHealthy",
-                            "tasksUnhealthy", "deployments", "readinessCheckResults", "lastTaskFailure",
-                            "taskStats", "tasksLost"})
 
 
 class MarathonClient:
@@ -161,7 +159,7 @@ class MarathonClient:
         data = _json(resp, "app")
         if not isinstance(data, dict):
             raise MarathonError(f"GET /v2/apps{app_id} did not return an app object", status=resp.status)
-        return {k: v for k, v in data.items() if k not in RUNTIME_FIELDS}
+        return kept_definition(data)
 
     async def list_tasks(self, app_id: str) -> list[Task]:
         resp = await self.transport.request("GET", "/v2/apps/{id}/tasks", _app_path(app_id) + "/tasks")
