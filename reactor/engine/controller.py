@@ -30,7 +30,7 @@ from reactor.core.intent import Command, GateState, Intent, Outcome
 from reactor.core.planner import plan
 from reactor.engine.deps import Deps, Reading
 from reactor.engine.executor import Executor, GroupTarget
-from reactor.engine.observe import build_observed, group_apps, policy_for, port_index_for
+from reactor.engine.observe import AppViews, build_observed, group_apps, policy_for, port_index_for
 from reactor.engine.pool import PoolKeeper
 from reactor.engine.status import GroupStatus, status_counts
 from reactor.settings import DrainSource
@@ -80,6 +80,7 @@ class GroupController:
         # GREEN's definition as read from Marathon (app id, definition), kept until the group's
         # deployment ends so that an intent reloaded without it (lease lost, store error) gets it
         self._definition: tuple[str, dict[str, Any]] | None = None
+        self._views = AppViews()  # this group's app views, reused while unchanged
         self._definition_reading = False
 
     # ---- inputs ----------------------------------------------------------------------------------
@@ -337,7 +338,7 @@ class GroupController:
         observed = build_observed(
             view=d.view, group=self.group, apps=apps,
             port_index=port_index_for(d.settings, green), pool=pool, lb_available=lb_ok,
-            drains=self._drains(), failed=d.failed_deployments(), now=r.wall)
+            drains=self._drains(), failed=d.failed_deployments(), now=r.wall, memo=self._views)
         policy = policy_for(d.settings, green)
         decision = plan(observed, intent, policy)
         actions = decision.actions
