@@ -312,13 +312,11 @@ class GroupController:
     def _local_only(self, new: Intent, actions: tuple[A.Action, ...]) -> bool:
         """The plan starts drains that the drain source decides at once (`none`: no read, no
         event) and otherwise only emits events (a gate request with no gate registered is one) or
-        stops watches: no write-ahead of its own needed. A task with no port to watch takes the
-        usual path, where the executor reports the failed action."""
+        stops watches: no write-ahead of its own needed (`none` needs no port either)."""
         local = (A.WatchDrain, A.UnwatchDrain, A.Emit, *((A.RequestGate,) if self.deps.gate is None else ()))
         watches = [a for a in actions if isinstance(a, A.WatchDrain)]
         return (not new.finished and self.deps.settings.drain.source is DrainSource.NONE
-                and bool(watches) and all(a.port is not None for a in watches)
-                and all(isinstance(a, local) for a in actions))
+                and bool(watches) and all(isinstance(a, local) for a in actions))
 
     def _decided_at_once(self, done: tuple[A.Action, ...]) -> bool:
         """A drain this step started is known drained (or gone) already: the `none` source answers

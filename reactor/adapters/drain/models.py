@@ -37,8 +37,8 @@ class DrainSpec:
     stream_idle_timeout_s: float = 30.0
 
     def __post_init__(self) -> None:
-        if not 0 < self.port <= 65535:
-            raise ValueError(f"drain port {self.port} is out of range 1..65535")
+        if not 0 < self.port <= 65535 and not (self.source is DrainSource.NONE and self.port == 0):
+            raise ValueError(f"drain port {self.port} is out of range 1..65535")  # 0: `none` reads nothing
         if not self.path.startswith("/"):
             raise ValueError(f"drain path must start with '/', got {self.path!r}")
         for name in ("interval_s", "request_timeout_s", "timeout_s", "stream_idle_timeout_s"):
