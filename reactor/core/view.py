@@ -50,6 +50,7 @@ class ClusterView:
         self._task_instance: dict[str, str] = {}
         self._instance_health: dict[str, bool | None] = {}  # from health events, newer than REST results
         self._deployments: dict[str, Deployment] = {}
+        self._app_deployments: dict[str, set[str]] = {}  # app id -> ids of deployments affecting it
         self._finished: dict[str, None] = {}
         self._needs_refresh: set[str] = set()
         # app id -> its definition as the last api_post_event carried it (apps of a group only)
@@ -117,6 +118,23 @@ class ClusterView:
     def deployments_for(self, app_id: str) -> list[Deployment]:
         return [d for d in self._deployments.values() if app_id in d.affected_apps]
 
+    def deployment_ids_for(self, app_id: str) -> tuple[str, ...]:
+        """Sorted ids of the deployments affecting the app, from an index (every round asks, for
+        each app of its group, while dozens of deployments may be in flight)."""
+        return tuple(sorted(self._app_deployments.get(app_id, ())))
+
+    def _index_deployment(self, old: Deployment | None, new: Deployment | None) -> None:
+        if old is not None:
+            for app_id in old.affected_apps:
+                ids = self._app_deployments.get(app_id)
+                if ids is not None:
+                    ids.discard(old.id)
+                    if not ids:
+                        del self._app_deployments[app_id]
+        if new is not None:
+            for app_id in new.affected_apps:
+                self._app_deployments.setdefault(app_id, set()).add(new.id)
+
     def task_health(self, task_id: str) -> bool | None:
         """True only for a TASK_RUNNING task whose checks all pass (or whose app has none)."""
         task = self._tasks.get(task_id)
@@ -171,6 +189,9 @@ class ClusterView:
         self._instance_health.clear()
         self._needs_refresh.clear()
         self._deployments = {d.id: d for d in snapshot.deployments}
+        self._app_deployments = {}
+        for d in self._deployments.values():
+            self._index_deployment(None, d)
         for app in snapshot.apps:
             self._put_app(app)
         self._definitions = {k: v for k, v in self._definitions.items() if k in self._apps}
@@ -358,7 +379,7 @@ class ClusterView:
             return set()  # a late event of a finished plan: it stays finished, nothing changed
         current = e.current_step.actions if e.current_step else ()
         index = next((i + 1 for i, s in enumerate(plan.steps) if s.actions == current), 0)
-        self._deployments[plan.id] = Deployment(
+        new = self._deployments[plan.id] = Deployment(
             id=plan.id,
             version=plan.version,
             affected_apps=plan.affected_apps,
@@ -367,6 +388,8 @@ class ClusterView:
             current_step=index,
             total_steps=len(plan.steps),
         )
+        if old is None or old.affected_apps != new.affected_apps:
+            self._index_deployment(old, new)
         if old is not None and old.affected_apps == plan.affected_apps:
             return set()  # the plan's next step: rounds read only which apps it locks, unchanged
         return self._groups_of((*(old.affected_apps if old else ()), *plan.affected_apps))
@@ -376,6 +399,7 @@ class ClusterView:
         if len(self._finished) > _FINISHED_MEMORY:
             del self._finished[next(iter(self._finished))]
         old = self._deployments.pop(e.id, None)
+        self._index_deployment(old, None)
         apps = set(old.affected_apps if old else ()) | set(e.plan.affected_apps if e.plan else ())
         return self._groups_of(apps)
 

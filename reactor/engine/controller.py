@@ -357,8 +357,7 @@ class GroupController:
                            drain_timeout_s=o.drain_timeout_s or s.drain.timeout_s)
 
     def _drains(self) -> dict[str, Any]:
-        return {tid: o for tid, o in self.deps.drains.observations().items()
-                if self._drain_group.get(tid) == self.group}
+        return self.deps.drains.observations_of(t for t, g in self._drain_group.items() if g == self.group)
 
     def _after_actions(self, done: tuple[A.Action, ...], intent: Intent, r: Reading) -> None:
         for a in done:

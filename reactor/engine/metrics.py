@@ -43,6 +43,7 @@ class Metrics:
         self.marathon_events = Counter(
             "bluegreen_marathon_events_total", "Marathon events received, by eventType.", ["type"],
             registry=r)
+        self._event_counters: dict[str, Counter] = {}  # eventType -> its child of marathon_events
         self.stream_reconnects = Counter(
             "bluegreen_event_stream_reconnects_total", "Reconnects of Marathon's event stream.",
             registry=r)
@@ -132,7 +133,12 @@ class Metrics:
         self.marathon_requests.labels(method=method.upper(), route=route, status=str(status)).inc()
 
     def count_marathon_event(self, event_type: str) -> None:
-        self.marathon_events.labels(type=event_type).inc()
+        child = self._event_counters.get(event_type)  # labels() per event was a tenth of intake
+        if child is None:
+            if len(self._event_counters) >= 256:  # types are Marathon's to name: bounded
+                self._event_counters.clear()
+            child = self._event_counters[event_type] = self.marathon_events.labels(type=event_type)
+        child.inc()
 
     def count_stream_reconnect(self) -> None:
         self.stream_reconnects.inc()

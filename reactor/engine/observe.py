@@ -87,7 +87,7 @@ def app_view(view: ClusterView, app: App, port_index: int) -> AppView:
     the view's models (validated when they were parsed), and this runs for every app of a group
     in every round (validation was a fifth of a round's time with 50 groups deploying)."""
     tasks = tuple(task_view(t, app.id, port_index, view.task_health(t.id)) for t in view.tasks_of(app.id))
-    return _app_view(app, tasks, tuple(sorted(d.id for d in view.deployments_for(app.id))))
+    return _app_view(app, tasks, view.deployment_ids_for(app.id))
 
 
 class AppViews:
@@ -116,7 +116,7 @@ class AppViews:
                 tasks_now[t.id] = hit
                 task_views.append(hit[3])
             tv = tuple(task_views)
-            deps = tuple(sorted(d.id for d in view.deployments_for(app.id)))
+            deps = view.deployment_ids_for(app.id)
             known = self._apps.get(app.id)
             if (known is None or known[0] is not app or known[1] != port_index or known[3] != deps
                     or not _same(known[2], tv)):

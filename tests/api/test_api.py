@@ -216,6 +216,8 @@ async def test_without_configured_token_posts_are_403(api_without_token: Api) ->
 async def test_metrics_exposition(api: Api) -> None:
     api.metrics.set_phase("web", "draining")
     api.metrics.count_marathon_request("GET", "/v2/apps/{id}", 200)
+    for etype in ("status_update_event", "deployment_info", "status_update_event"):
+        api.metrics.count_marathon_event(etype)
     async with api.http.get(api.url + "/metrics") as resp:
         assert resp.status == 200
         assert resp.headers["Content-Type"].startswith("text/plain")
@@ -228,6 +230,8 @@ async def test_metrics_exposition(api: Api) -> None:
         assert f"# TYPE {name}" in text, name
     assert 'bluegreen_phase{group="web",phase="draining"} 1.0' in text
     assert 'route="/v2/apps/{id}"' in text
+    assert 'bluegreen_marathon_events_total{type="status_update_event"} 2.0' in text
+    assert 'bluegreen_marathon_events_total{type="deployment_info"} 1.0' in text
 
 
 async def _read_sse(resp: aiohttp.ClientResponse, want: int) -> tuple[list[dict[str, Any]], int]:

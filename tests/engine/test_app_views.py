@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from reactor.core.events import parse_event
-from reactor.core.models import App, Snapshot
+from reactor.core.models import App, Deployment, Snapshot
 from reactor.core.view import ClusterView
 from reactor.engine.observe import AppViews, app_view
 
@@ -33,6 +33,12 @@ def status(task_id: str, state: str) -> Any:
               appId="/web-green", host="h", ipAddresses=[], ports=[31000, 31001], version="v1")
 
 
+def step(plan_id: str, *apps: str) -> Any:
+    actions = [{"action": "ScaleApplication", "app": a} for a in apps]
+    return ev("deployment_info", plan={"id": plan_id, "steps": [{"actions": actions}]},
+              currentStep={"actions": actions})
+
+
 def fresh(view: ClusterView, port_index: int) -> tuple[Any, ...]:
     return tuple(app_view(view, a, port_index) for a in view.apps_in_group("web"))
 
@@ -51,21 +57,27 @@ def test_the_memo_equals_a_fresh_build_after_every_kind_of_change() -> None:
         lambda: view.apply(ev("instance_changed_event", instanceId=INST, condition="Killing",
                               runSpecId="/web-green", agentId=None, host=None, runSpecVersion="v1")),
         lambda: view.apply(status(OTHER_INST + "._app.1", "TASK_RUNNING")),
-        lambda: view.apply(ev("deployment_info", plan={"id": "d1", "steps": [
-            {"actions": [{"action": "ScaleApplication", "app": "/web-green"}]}]},
-            currentStep={"actions": [{"action": "ScaleApplication", "app": "/web-green"}]})),
+        lambda: view.apply(step("d1", "/web-green")),
+        lambda: view.apply(step("d2", "/web-green", "/web-blue")),
+        lambda: view.apply(step("d2", "/web-green")),  # the same plan, now naming fewer apps
         lambda: view.note_scaled("/web-green", 3),
         lambda: view.apply(ev("deployment_success", id="d1", plan={"id": "d1", "steps": []})),
         lambda: view.note_killed([TASK]),
         lambda: view.apply(ev("api_post_event", appDefinition={
             "id": "/web-green", "instances": 2, "cmd": "x", "labels": {"BLUEGREEN_GROUP": "web"}})),
         lambda: view.replace(Snapshot(apps=(app("/web-blue", tasks=[]), app("/web-green", 2, tasks=[])))),
+        lambda: view.apply(ev("deployment_failed", id="d2", plan={"id": "d2", "steps": []})),
+        lambda: view.replace(Snapshot(apps=(app("/web-blue", tasks=[]), app("/web-green", 2, tasks=[])),
+                                      deployments=(Deployment.model_validate(
+                                          {"id": "d3", "affectedApps": ["/web-blue"]}),))),
         lambda: view.apply(ev("app_terminated_event", appId="/web-blue")),
     ]
     for n, change in enumerate(changes):
         change()
         for port_index in (0, 1, 0):
             assert memo.build(view, view.apps_in_group("web"), port_index) == fresh(view, port_index), n
+        for a in ("/web-blue", "/web-green"):  # the index agrees with a scan of every deployment
+            assert view.deployment_ids_for(a) == tuple(sorted(d.id for d in view.deployments_for(a))), n
 
 
 def test_unchanged_apps_are_the_same_objects_and_a_change_rebuilds_only_its_app() -> None:

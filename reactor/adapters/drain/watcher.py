@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from types import TracebackType
 
@@ -156,6 +156,11 @@ class DrainWatcher:
 
     def observations(self) -> dict[str, DrainObservation]:
         return {task_id: w.observation() for task_id, w in self._watches.items()}
+
+    def observations_of(self, task_ids: Iterable[str]) -> dict[str, DrainObservation]:
+        """As `observations`, for these tasks only (those watched): a round asks for its own
+        group's, not every group's."""
+        return {t: w.observation() for t in task_ids if (w := self._watches.get(t)) is not None}
 
     # --- per-task loops -------------------------------------------------------------------
 
