@@ -2,7 +2,8 @@
 
 Owns the level-triggered cache: `replace(snapshot)` rebuilds it from a REST read, `apply(event)`
 folds one stream event in; both return the group keys that became dirty (groups via
-`labels.group_of`). Events are hints: where one cannot be applied exactly the app is put into
+`labels.group_of`); a deployment's start marks none (it can only hold writes back), its end
+does. Events are hints: where one cannot be applied exactly the app is put into
 `needs_refresh` so the engine can do a targeted REST read (`replace_app`). Applying the same event
 twice, or events in a different order, never corrupts the view. Pure: no I/O, no clock, no logging.
 """
@@ -390,9 +391,10 @@ class ClusterView:
         )
         if old is None or old.affected_apps != new.affected_apps:
             self._index_deployment(old, new)
-        if old is not None and old.affected_apps == plan.affected_apps:
-            return set()  # the plan's next step: rounds read only which apps it locks, unchanged
-        return self._groups_of((*(old.affected_apps if old else ()), *plan.affected_apps))
+        if old is None:
+            return set()  # a new deployment only holds writes back (AppView.locked): no round
+        # apps the plan no longer names may act again; apps it names anew are only held back
+        return self._groups_of(tuple(a for a in old.affected_apps if a not in plan.affected_apps))
 
     def _on_deployment_end(self, e: ev.DeploymentSuccess | ev.DeploymentFailed) -> set[str]:
         self._finished[e.id] = None

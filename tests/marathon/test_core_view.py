@@ -148,7 +148,8 @@ def test_deployment_events_and_late_reordering() -> None:
         "version": "v",
     }
     step = event("deployment_info", plan=plan, currentStep=plan["steps"][0])
-    assert view.apply(parse_event(step)) == {"web"}
+    # recorded (rounds see the app locked), but no round is due: a lock only holds writes back
+    assert view.apply(parse_event(step)) == set()
     assert view.deployments_for("/web-blue")[0].current_step == 1
     # its step's success locks the same apps: recorded, but no round is due for it
     assert view.apply(parse_event(event("deployment_step_success", plan=plan,
@@ -159,11 +160,19 @@ def test_deployment_events_and_late_reordering() -> None:
     late = event("deployment_step_success", plan=plan, currentStep=plan["steps"][0])
     assert view.apply(parse_event(late)) == set()
     assert view.deployments() == []  # a late step event does not resurrect a finished plan
-    # a step event of a plan never seen (its deployment_info was missed) locks: a round is due
+    # a step event of a plan never seen (its deployment_info was missed) locks, still no round
     plan2 = {**plan, "id": "p2"}
     assert view.apply(parse_event(event("deployment_step_success", plan=plan2,
-                                        currentStep=plan2["steps"][0]))) == {"web"}
+                                        currentStep=plan2["steps"][0]))) == set()
     assert [d.id for d in view.deployments_for("/web-blue")] == ["p2"]
+    # the plan names one more app, then drops one: only the app it releases has a round due
+    view.replace(Snapshot(apps=(app(), app("/api-blue", "api")), deployments=view.deployments()))
+    both = {**plan2, "steps": [{"actions": [{"action": "ScaleApplication", "app": "/web-blue"},
+                                            {"action": "ScaleApplication", "app": "/api-blue"}]}]}
+    assert view.apply(parse_event(event("deployment_info", plan=both, currentStep=both["steps"][0]))) == set()
+    assert view.apply(parse_event(event("deployment_info", plan=plan2,
+                                        currentStep=plan2["steps"][0]))) == {"api"}
+    assert view.deployment_ids_for("/api-blue") == () and view.deployment_ids_for("/web-blue") == ("p2",)
 
 
 def test_instance_changed_marks_only_a_change_of_state() -> None:
