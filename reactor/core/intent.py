@@ -152,8 +152,8 @@ class Intent(BaseModel):
         crash, it is observed (or read) again."""
         if self == other:
             return False
-        mine, theirs = dict(self), dict(other)
-        if any(mine[k] != theirs[k] for k in mine if k not in OBSERVATION_FIELDS):
+        mine, theirs = self.__dict__, other.__dict__  # the fields' values (dict(model) copies them)
+        if any(v != theirs[k] for k, v in mine.items() if k not in OBSERVATION_FIELDS):
             return False
         return self.green.instances == other.green.instances  # the count we asked for is a decision
 

@@ -27,6 +27,7 @@ from reactor.core.adoption import backend_name, start_or_continue
 from reactor.core.deploy_events import DeployEvent, GateAnswer
 from reactor.core.history import history_record
 from reactor.core.intent import Command, GateState, Intent, Outcome
+from reactor.core.observed import Policy
 from reactor.core.planner import plan
 from reactor.engine.deps import Deps, Reading
 from reactor.engine.executor import Executor, GroupTarget
@@ -81,6 +82,7 @@ class GroupController:
         # deployment ends so that an intent reloaded without it (lease lost, store error) gets it
         self._definition: tuple[str, dict[str, Any]] | None = None
         self._views = AppViews()  # this group's app views, reused while unchanged
+        self._policy: tuple[Any, Policy] | None = None  # (the GREEN App it was read from, policy)
         self._definition_reading = False
 
     # ---- inputs ----------------------------------------------------------------------------------
@@ -337,7 +339,9 @@ class GroupController:
             view=d.view, group=self.group, apps=apps,
             port_index=port_index_for(d.settings, green), pool=pool, lb_available=lb_ok,
             drains=self._drains(), failed=d.failed_deployments(), now=r.wall, memo=self._views)
-        policy = policy_for(d.settings, green)
+        if self._policy is None or self._policy[0] is not green:  # GREEN's labels are read once per
+            self._policy = (green, policy_for(d.settings, green))  # version of its App (immutable)
+        policy = self._policy[1]
         decision = plan(observed, intent, policy)
         actions = decision.actions
         if d.gate is None and any(isinstance(a, A.RequestGate) for a in actions):
