@@ -54,8 +54,9 @@ class ClusterView:
         self._app_deployments: dict[str, set[str]] = {}  # app id -> ids of deployments affecting it
         self._finished: dict[str, None] = {}
         self._needs_refresh: set[str] = set()
-        # app id -> its definition as the last api_post_event carried it (apps of a group only)
-        self._definitions: dict[str, dict[str, Any]] = {}
+        # app id -> (its version, its definition) as the last api_post_event carried them (apps
+        # of a group only); a REST read of another version forgets it (an update we did not see)
+        self._definitions: dict[str, tuple[str | None, dict[str, Any]]] = {}
         self._handlers: dict[type, Callable[[Any], set[str]]] = {
             ev.StatusUpdateEvent: self._on_status,
             ev.InstanceChangedEvent: self._on_instance_changed,
@@ -108,7 +109,8 @@ class ClusterView:
     def definition(self, app_id: str) -> dict[str, Any] | None:
         """The app's definition (runtime fields removed) as the last `api_post_event` for it
         carried it, if one was seen since the app was last read whole; None otherwise."""
-        return self._definitions.get(app_id)
+        kept = self._definitions.get(app_id)
+        return kept[1] if kept is not None else None
 
     def tasks_of(self, app_id: str) -> list[Task]:
         return [self._tasks[t] for t in self._app_tasks.get(app_id, {})]
@@ -123,6 +125,10 @@ class ClusterView:
         """Sorted ids of the deployments affecting the app, from an index (every round asks, for
         each app of its group, while dozens of deployments may be in flight)."""
         return tuple(sorted(self._app_deployments.get(app_id, ())))
+
+    def _same_version(self, app_id: str, version: str | None) -> bool:
+        app = self._apps.get(app_id)
+        return app is not None and version is not None and app.version == version
 
     def _index_deployment(self, old: Deployment | None, new: Deployment | None) -> None:
         if old is not None:
@@ -195,7 +201,7 @@ class ClusterView:
             self._index_deployment(None, d)
         for app in snapshot.apps:
             self._put_app(app)
-        self._definitions = {k: v for k, v in self._definitions.items() if k in self._apps}
+        self._definitions = {k: v for k, v in self._definitions.items() if self._same_version(k, v[0])}
         after = self._fingerprints()
         return {g for g in before.keys() | after.keys() if before.get(g) != after.get(g)}
 
@@ -204,6 +210,8 @@ class ClusterView:
         dirty = self._groups_of((app.id,))
         self._drop_app(app.id)
         self._put_app(app)
+        if (kept := self._definitions.get(app.id)) is not None and not self._same_version(app.id, kept[0]):
+            del self._definitions[app.id]
         self._needs_refresh.discard(app.id)
         return dirty | self._groups_of((app.id,))
 
@@ -416,7 +424,7 @@ class ClusterView:
         self._by_group = None
         self._app_tasks.setdefault(app.id, {})
         if e.definition and group_of(app.labels) is not None:
-            self._definitions[app.id] = kept_definition(e.definition)
+            self._definitions[app.id] = (app.version, kept_definition(e.definition))
         else:
             self._definitions.pop(app.id, None)
         return dirty | self._groups_of((app.id,))

@@ -218,8 +218,18 @@ def test_the_definition_an_api_post_event_carries_is_kept_for_apps_of_a_group() 
     assert view.definition("/web-green")["instances"] == 2  # the latest update
     view.apply(parse_event(event("api_post_event", appDefinition={"id": "/other", "cmd": "x"})))
     assert view.definition("/other") is None  # no group: nothing of ours, nothing kept
-    view.replace(Snapshot(apps=(app("/web-green"),)))
-    assert view.definition("/web-green") is not None  # a snapshot keeps it for apps still there
+    # a REST read keeps it while the app is the version the event carried ...
+    view.replace(Snapshot(apps=(app("/web-green", version=posted["version"]),)))
+    assert view.definition("/web-green") is not None
+    view.replace_app(app("/web-green", version=posted["version"]))
+    assert view.definition("/web-green") is not None
+    # ... and forgets it for another version: an update whose event we missed (a reconnect)
+    view.replace_app(app("/web-green", version="2021-08-30T11:00:00.000Z"))
+    assert view.definition("/web-green") is None
+    view.apply(parse_event(event("api_post_event", appDefinition=posted)))
+    view.replace(Snapshot(apps=(app("/web-green", version="2021-08-30T11:00:00.000Z"),)))
+    assert view.definition("/web-green") is None
+    view.apply(parse_event(event("api_post_event", appDefinition=posted)))
     view.apply(parse_event(event("app_terminated_event", appId="/web-green")))
     assert view.definition("/web-green") is None
     view.apply(parse_event(event("api_post_event", appDefinition=posted)))
