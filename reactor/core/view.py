@@ -108,7 +108,7 @@ class ClusterView:
 
     def definition(self, app_id: str) -> dict[str, Any] | None:
         """The app's definition (runtime fields removed) as the last `api_post_event` for it
-        carried it, if one was seen since the app was last read whole; None otherwise."""
+        carried it; None if none was seen, or a REST read since showed another version."""
         kept = self._definitions.get(app_id)
         return kept[1] if kept is not None else None
 

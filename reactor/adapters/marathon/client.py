@@ -59,9 +59,6 @@ def _json(resp: Response, key: str | None = None) -> Any:
     return data
 
 
-# fields of GET /v2/apps/{id} that describe the running app, not its definition
-
-
 class MarathonClient:
     """`async with MarathonClient(["http://127.0.0.1:8080"]) as m: apps = await m.list_apps()`."""
 
