@@ -14,10 +14,10 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from reactor.core import events as ev
-from reactor.core.appdef import kept_definition
 from reactor.core.ids import parse_task_id
 from reactor.core.labels import group_of
 from reactor.core.models import App, Deployment, Snapshot, Task, TaskState
+from reactor.core.view_parts import DeploymentIndex, KeptDefinitions
 
 _FINISHED_MEMORY = 4096  # deployment ids remembered as finished, against late/reordered step events
 _CONDITION_STATE = {
@@ -51,12 +51,10 @@ class ClusterView:
         self._task_instance: dict[str, str] = {}
         self._instance_health: dict[str, bool | None] = {}  # from health events, newer than REST results
         self._deployments: dict[str, Deployment] = {}
-        self._app_deployments: dict[str, set[str]] = {}  # app id -> ids of deployments affecting it
+        self._deployment_index = DeploymentIndex()
         self._finished: dict[str, None] = {}
         self._needs_refresh: set[str] = set()
-        # app id -> (its version, its definition) as the last api_post_event carried them (apps
-        # of a group only); a REST read of another version forgets it (an update we did not see)
-        self._definitions: dict[str, tuple[str | None, dict[str, Any]]] = {}
+        self._definitions = KeptDefinitions()  # as the last api_post_event carried them (groups' apps)
         self._handlers: dict[type, Callable[[Any], set[str]]] = {
             ev.StatusUpdateEvent: self._on_status,
             ev.InstanceChangedEvent: self._on_instance_changed,
@@ -109,8 +107,7 @@ class ClusterView:
     def definition(self, app_id: str) -> dict[str, Any] | None:
         """The app's definition (runtime fields removed) as the last `api_post_event` for it
         carried it; None if none was seen, or a REST read since showed another version."""
-        kept = self._definitions.get(app_id)
-        return kept[1] if kept is not None else None
+        return self._definitions.get(app_id)
 
     def tasks_of(self, app_id: str) -> list[Task]:
         return [self._tasks[t] for t in self._app_tasks.get(app_id, {})]
@@ -124,23 +121,11 @@ class ClusterView:
     def deployment_ids_for(self, app_id: str) -> tuple[str, ...]:
         """Sorted ids of the deployments affecting the app, from an index (every round asks, for
         each app of its group, while dozens of deployments may be in flight)."""
-        return tuple(sorted(self._app_deployments.get(app_id, ())))
+        return self._deployment_index.ids_for(app_id)
 
-    def _same_version(self, app_id: str, version: str | None) -> bool:
+    def _version_of(self, app_id: str) -> str | None:
         app = self._apps.get(app_id)
-        return app is not None and version is not None and app.version == version
-
-    def _index_deployment(self, old: Deployment | None, new: Deployment | None) -> None:
-        if old is not None:
-            for app_id in old.affected_apps:
-                ids = self._app_deployments.get(app_id)
-                if ids is not None:
-                    ids.discard(old.id)
-                    if not ids:
-                        del self._app_deployments[app_id]
-        if new is not None:
-            for app_id in new.affected_apps:
-                self._app_deployments.setdefault(app_id, set()).add(new.id)
+        return app.version if app is not None else None
 
     def task_health(self, task_id: str) -> bool | None:
         """True only for a TASK_RUNNING task whose checks all pass (or whose app has none)."""
@@ -196,12 +181,10 @@ class ClusterView:
         self._instance_health.clear()
         self._needs_refresh.clear()
         self._deployments = {d.id: d for d in snapshot.deployments}
-        self._app_deployments = {}
-        for d in self._deployments.values():
-            self._index_deployment(None, d)
+        self._deployment_index.rebuild(self._deployments.values())
         for app in snapshot.apps:
             self._put_app(app)
-        self._definitions = {k: v for k, v in self._definitions.items() if self._same_version(k, v[0])}
+        self._definitions.keep_if(self._version_of)
         after = self._fingerprints()
         return {g for g in before.keys() | after.keys() if before.get(g) != after.get(g)}
 
@@ -210,8 +193,7 @@ class ClusterView:
         dirty = self._groups_of((app.id,))
         self._drop_app(app.id)
         self._put_app(app)
-        if (kept := self._definitions.get(app.id)) is not None and not self._same_version(app.id, kept[0]):
-            del self._definitions[app.id]
+        self._definitions.keep_if(self._version_of, (app.id,))
         self._needs_refresh.discard(app.id)
         return dirty | self._groups_of((app.id,))
 
@@ -219,7 +201,7 @@ class ClusterView:
         """Targeted refresh found the app gone (404)."""
         dirty = self._groups_of((app_id,))
         self._drop_app(app_id)
-        self._definitions.pop(app_id, None)
+        self._definitions.forget(app_id)
         self._needs_refresh.discard(app_id)
         return dirty
 
@@ -398,7 +380,7 @@ class ClusterView:
             total_steps=len(plan.steps),
         )
         if old is None or old.affected_apps != new.affected_apps:
-            self._index_deployment(old, new)
+            self._deployment_index.move(old, new)
         if old is None:
             return set()  # a new deployment only holds writes back (AppView.locked): no round
         # apps the plan no longer names may act again; apps it names anew are only held back
@@ -409,7 +391,7 @@ class ClusterView:
         if len(self._finished) > _FINISHED_MEMORY:
             del self._finished[next(iter(self._finished))]
         old = self._deployments.pop(e.id, None)
-        self._index_deployment(old, None)
+        self._deployment_index.move(old, None)
         apps = set(old.affected_apps if old else ()) | set(e.plan.affected_apps if e.plan else ())
         return self._groups_of(apps)
 
@@ -424,14 +406,14 @@ class ClusterView:
         self._by_group = None
         self._app_tasks.setdefault(app.id, {})
         if e.definition and group_of(app.labels) is not None:
-            self._definitions[app.id] = (app.version, kept_definition(e.definition))
+            self._definitions.put(app.id, app.version, e.definition)
         else:
-            self._definitions.pop(app.id, None)
+            self._definitions.forget(app.id)
         return dirty | self._groups_of((app.id,))
 
     def _on_app_terminated(self, e: ev.AppTerminatedEvent) -> set[str]:
         dirty = self._groups_of((e.app_id,))
         self._drop_app(e.app_id)
-        self._definitions.pop(e.app_id, None)
+        self._definitions.forget(e.app_id)
         self._needs_refresh.discard(e.app_id)
         return dirty

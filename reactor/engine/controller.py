@@ -31,6 +31,7 @@ from reactor.core.observed import Policy
 from reactor.core.planner import plan
 from reactor.engine.deps import Deps, Reading
 from reactor.engine.executor import Executor, GroupTarget
+from reactor.engine.green_definition import GreenDefinition
 from reactor.engine.observe import AppViews, build_observed, group_apps, policy_for, port_index_for
 from reactor.engine.pool import PoolKeeper
 from reactor.engine.status import GroupStatus, status_counts
@@ -78,12 +79,9 @@ class GroupController:
         self._gate_running = False
         self._store_failures = 0
         self.store_problem: str | None = None  # the last round failed on the store (for /readyz)
-        # GREEN's definition as read from Marathon (app id, definition), kept until the group's
-        # deployment ends so that an intent reloaded without it (lease lost, store error) gets it
-        self._definition: tuple[str, dict[str, Any]] | None = None
+        self._definition = GreenDefinition(group, deps)  # for history: as posted, else read once
         self._views = AppViews()  # this group's app views, reused while unchanged
         self._policy: tuple[Any, Policy] | None = None  # (the GREEN App it was read from, policy)
-        self._definition_reading = False
 
     # ---- inputs ----------------------------------------------------------------------------------
     def queue_command(self, command: Command) -> None:
@@ -186,40 +184,8 @@ class GroupController:
         since = r.mono if cached.unsaved_since is None else cached.unsaved_since
         return since if r.mono - since < OBSERVATIONS_SAVED_WITHIN_S else None
 
-    def _read_definition(self, intent: Intent) -> None:
-        """Read GREEN's definition once (history keeps it, for `undo`) when the intent lacks it
-        and no `api_post_event` brought it (a deployment adopted after a restart, or recorded by
-        a process that died before it had it); folded into the intent by a later round. Called
-        after the round's writes were sent: nothing else depends on it, so it never delays a
-        reaction, and a failed read is a warning."""
-        green_id = intent.green_app
-        if (intent.green_definition is not None or self._definition_reading
-                or self.deps.view.definition(green_id) is not None
-                or (self._definition is not None and self._definition[0] == green_id)):
-            return
-        self._definition_reading = True
-
-        async def read() -> None:
-            try:
-                self._definition = (green_id, await self.deps.marathon.app_definition(green_id))
-            except Exception as exc:
-                log.warning("GREEN's definition not read; undo will not offer it", app=green_id,
-                            error=str(exc))
-                return
-            finally:
-                self._definition_reading = False
-            self.deps.mark({self.group}, "definition")
-
-        self.deps.spawn(read(), f"definition:{self.group}")
-
     def _fold_inputs(self, intent: Intent, r: Reading) -> Intent:
-        if intent.green_definition is None:
-            # as GREEN's creation (or a later update) posted it: 50 groups adopted at once
-            # otherwise cost 50 GETs, each delaying the reactions of the groups behind it
-            if (posted := self.deps.view.definition(intent.green_app)) is not None:
-                intent = intent.with_green_definition(posted)
-            elif self._definition is not None and self._definition[0] == intent.green_app:
-                intent = intent.with_green_definition(self._definition[1])
+        intent = self._definition.fold(intent)
         for command in self._commands:
             intent = intent.with_command(command, r.wall)
         self._commands = []
@@ -269,7 +235,7 @@ class GroupController:
         out = await self.executor.execute(target, actions)
         self._after_actions(actions[:out.done], base, r)
         if not new.finished:
-            self._read_definition(new)
+            self._definition.read_if_missing(new)
         saved = new
         for dep in out.deployment_ids:
             new = new.with_own_deployment(dep)
@@ -407,7 +373,7 @@ class GroupController:
 
     async def _release(self) -> None:
         self._cached = None
-        self._definition = None
+        self._definition.forget()
         if self.deps.backend.may_act(self.group):
             await self.deps.backend.release(self.group)
 

@@ -135,7 +135,7 @@ class Executor:
     def _watch(self, target: GroupTarget, task_id: str, host: str, port: int | None) -> None:
         d = self.deps.settings.drain
         if port is None:
-            if d.source.value != DrainSource.NONE.value:  # `none` reads nothing: a worker needs no port
+            if d.source is not DrainSource.NONE:  # `none` reads nothing: a worker needs no port
                 raise ValueError(f"task {task_id} has no port at drain port index {d.port_index}")
             port = 0  # DrainSpec's "no port" for `none`
         self.deps.drains.watch(task_id, DrainSpec(

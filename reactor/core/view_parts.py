@@ -1,0 +1,65 @@
+"""Two small indexes the cluster view keeps beside its apps and tasks. Pure.
+
+`DeploymentIndex`: app id -> ids of the Marathon deployments affecting it (every round asks, for
+each app of its group, while dozens of deployments may be in flight: no scan of them all).
+`KeptDefinitions`: app id -> the definition the last `api_post_event` carried (runtime fields
+removed) with the app's version then; forgotten when a REST read shows another version (an
+update whose event was missed, e.g. during a reconnect).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from reactor.core.appdef import kept_definition
+from reactor.core.models import Deployment
+
+
+class DeploymentIndex:
+    def __init__(self) -> None:
+        self._by_app: dict[str, set[str]] = {}
+
+    def ids_for(self, app_id: str) -> tuple[str, ...]:
+        return tuple(sorted(self._by_app.get(app_id, ())))
+
+    def rebuild(self, deployments: Any) -> None:
+        self._by_app = {}
+        for d in deployments:
+            self.move(None, d)
+
+    def move(self, old: Deployment | None, new: Deployment | None) -> None:
+        """`old` no longer holds its apps, `new` holds its own (either may be None)."""
+        if old is not None:
+            for app_id in old.affected_apps:
+                ids = self._by_app.get(app_id)
+                if ids is not None:
+                    ids.discard(old.id)
+                    if not ids:
+                        del self._by_app[app_id]
+        if new is not None:
+            for app_id in new.affected_apps:
+                self._by_app.setdefault(app_id, set()).add(new.id)
+
+
+class KeptDefinitions:
+    def __init__(self) -> None:
+        self._kept: dict[str, tuple[str | None, dict[str, Any]]] = {}
+
+    def get(self, app_id: str) -> dict[str, Any] | None:
+        kept = self._kept.get(app_id)
+        return kept[1] if kept is not None else None
+
+    def put(self, app_id: str, version: str | None, definition: dict[str, Any]) -> None:
+        self._kept[app_id] = (version, kept_definition(definition))
+
+    def forget(self, app_id: str) -> None:
+        self._kept.pop(app_id, None)
+
+    def keep_if(self, current_version: Callable[[str], str | None], app_ids: Any = None) -> None:
+        """Keep only definitions whose app (of `app_ids`, default all) is at the version it was
+        posted with; `current_version` answers None for an app that is gone."""
+        for app_id in list(self._kept if app_ids is None else app_ids):
+            kept = self._kept.get(app_id)
+            if kept is not None and (kept[0] is None or current_version(app_id) != kept[0]):
+                del self._kept[app_id]
