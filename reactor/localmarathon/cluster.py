@@ -10,7 +10,6 @@ or run processes (executors.py).
 from __future__ import annotations
 
 import asyncio
-import copy
 import enum
 import itertools
 import time
@@ -28,6 +27,7 @@ from reactor.localmarathon.model import (
     TaskState,
     app_json,
     instance_id_of,
+    json_copy,
     last_task_failure_json,
     new_instance_id,
 )
@@ -72,17 +72,28 @@ class VersionKind(enum.Enum):
 
 
 class Notifier:
-    """Level-triggered wake-ups: waiters re-check their condition after any change."""
+    """Level-triggered wake-ups: waiters re-check their condition after a change. A waiter for
+    one app wakes on that app's changes and on changes of no app in particular (`notify()`), not
+    on every other app's: 100 deployments waiting must not all wake for each task of any app."""
 
     def __init__(self) -> None:
-        self._event = asyncio.Event()
+        self._any = asyncio.Event()
+        self._apps: dict[str, asyncio.Event] = {}
 
-    def notify(self) -> None:
-        self._event.set()
-        self._event = asyncio.Event()
+    def notify(self, app_id: str | None = None) -> None:
+        if app_id is None:
+            woken = [self._any, *self._apps.values()]
+            self._apps = {}
+        else:
+            woken = [self._any]
+            if (event := self._apps.pop(app_id, None)) is not None:
+                woken.append(event)
+        self._any = asyncio.Event()
+        for event in woken:
+            event.set()
 
-    async def wait(self, timeout_s: float | None = None) -> None:
-        event = self._event
+    async def wait(self, timeout_s: float | None = None, app_id: str | None = None) -> None:
+        event = self._any if app_id is None else self._apps.setdefault(app_id, asyncio.Event())
         try:
             await asyncio.wait_for(event.wait(), timeout_s)
         except TimeoutError:
@@ -112,7 +123,7 @@ class Cluster:
         now = version or self.bus.now()
         old = self.apps.get(defn["id"])
         previous = [int(p.get(k) or 0) for k, p in port_slots(old.defn)] if old else []
-        defn = copy.deepcopy(defn)
+        defn = json_copy(defn)
         slots = port_slots(defn)
         if slots:
             self.service_ports.assign([p for _, p in slots], previous, key=slots[0][0])
@@ -151,7 +162,7 @@ class Cluster:
             self.by_app.setdefault(app_id, {})[inst.instance_id] = inst
             self._start_task(inst, rec)
             out.append(inst)
-        self.changed.notify()
+        self.changed.notify(app_id)
         return out
 
     def _start_task(self, inst: Instance, rec: AppRecord) -> None:
@@ -193,7 +204,7 @@ class Cluster:
         self.bus.publish(catalogue.status_update(inst, ts))
         self.bus.publish(catalogue.instance_changed(inst, "Running", ts))
         self.on_instance_running(inst)
-        self.changed.notify()
+        self.changed.notify(inst.app_id)
 
     def kill(self, inst: Instance, decommission: bool) -> None:
         """Kill the instance's task (relaunched unless `decommission`, which changes the goal).
@@ -215,7 +226,7 @@ class Cluster:
         if inst.state.terminal or inst.kill_requested:
             if goal_changed:
                 self.bus.publish(catalogue.instance_changed(inst, inst.state.condition, self.bus.now()))
-            self.changed.notify()
+            self.changed.notify(inst.app_id)
             return
         inst.killed_by_us = True
         inst.kill_requested = True
@@ -229,7 +240,7 @@ class Cluster:
         rec = self.apps.get(inst.app_id)
         grace_s = float((rec.defn if rec else {}).get("taskKillGracePeriodSeconds") or 3.0)
         self.executor.kill(inst, grace_s)
-        self.changed.notify()
+        self.changed.notify(inst.app_id)
 
     def task_terminated(self, inst: Instance, state: TaskState, message: str) -> None:
         """Executor callback: the task ended (TASK_FINISHED / TASK_FAILED / TASK_KILLED)."""
@@ -251,7 +262,7 @@ class Cluster:
             delay_s = 0.0 if state is TaskState.KILLED else float(rec.defn.get("backoffSeconds", 1))
             loop = asyncio.get_running_loop()
             self._relaunch_handles[inst.instance_id] = loop.call_later(delay_s, self._relaunch, inst)
-        self.changed.notify()
+        self.changed.notify(inst.app_id)
 
     def _relaunch(self, inst: Instance) -> None:
         self._relaunch_handles.pop(inst.instance_id, None)
@@ -267,14 +278,14 @@ class Cluster:
         inst.version = rec.version
         inst.config_version = rec.last_config_change_at
         self._start_task(inst, rec)
-        self.changed.notify()
+        self.changed.notify(inst.app_id)
 
     def _expunge(self, inst: Instance) -> None:
         self.instances.pop(inst.instance_id, None)
         self.by_app.get(inst.app_id, {}).pop(inst.instance_id, None)
         if not self.by_app.get(inst.app_id) and inst.app_id not in self.apps:
             self.by_app.pop(inst.app_id, None)
-        self.changed.notify()
+        self.changed.notify(inst.app_id)
 
     def find_task(self, task_id: str) -> Instance | None:
         iid = instance_id_of(task_id)

@@ -54,10 +54,14 @@ class Plan:
     current_step: int = 0
     cancelled: bool = False
     task: asyncio.Task[None] | None = None
+    _affected: tuple[list[list[Action]], list[str]] | None = field(default=None, repr=False, compare=False)
 
     @property
     def affected_apps(self) -> list[str]:
-        return sorted({a.app_id for step in self.steps for a in step})
+        """Read for every lock check; computed again only when `steps` is replaced."""
+        if self._affected is None or self._affected[0] is not self.steps:
+            self._affected = (self.steps, sorted({a.app_id for step in self.steps for a in step}))
+        return self._affected[1]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -95,7 +99,7 @@ class Deployments:
 
     def locking(self, app_ids: list[str]) -> list[str]:
         wanted = set(app_ids)
-        return [p.id for p in self.plans.values() if wanted & set(p.affected_apps)]
+        return [p.id for p in self.plans.values() if any(a in wanted for a in p.affected_apps)]
 
     def for_app(self, app_id: str) -> list[str]:
         return self.locking([app_id])
@@ -208,7 +212,7 @@ class Deployments:
                 and sum(self.counted(i, rec) for i in insts) >= target
             ):
                 return
-            await self.cluster.changed.wait(1.0)
+            await self.cluster.changed.wait(1.0, app_id)
 
     async def _restart(self, app_id: str) -> None:
         rec = self.cluster.apps[app_id]
@@ -241,14 +245,14 @@ class Deployments:
                 continue
             if not any(i.config_version != cfg for i in insts) and ready_new >= n:
                 return
-            await self.cluster.changed.wait(1.0)
+            await self.cluster.changed.wait(1.0, app_id)
 
     async def _stop(self, app_id: str) -> None:
         self.health.stop_app(app_id)
         for inst in self.cluster.app_instances(app_id):
             self.cluster.kill(inst, decommission=True)
         while self.cluster.app_instances(app_id):
-            await self.cluster.changed.wait(1.0)
+            await self.cluster.changed.wait(1.0, app_id)
         self.bus.publish(catalogue.app_terminated(app_id, self.bus.now()))
 
     # --- views -----------------------------------------------------------------------------------

@@ -134,7 +134,7 @@ class HealthManager:
         if kill:
             self.bus.publish(catalogue.unhealthy_instance_kill(inst, cause, now))
             self.cluster.kill(inst, decommission=False)
-        self.cluster.changed.notify()
+        self.cluster.changed.notify(inst.app_id)
 
     def forget_leader_results(self, leader_ready_s: float) -> None:
         """Leader failover: Marathon-level results lived in the old leader's memory; MESOS_* survive.
@@ -190,7 +190,7 @@ class HealthManager:
                 inst.readiness_last = last if check.get("preserveLastResponse") else None
                 if ready:
                     inst.ready = True
-                    self.cluster.changed.notify()
+                    self.cluster.changed.notify(inst.app_id)
                     return
                 await asyncio.sleep(interval_s)
         finally:

@@ -10,7 +10,6 @@ Must not: run deployments or touch tasks.
 from __future__ import annotations
 
 import asyncio
-import copy
 import re
 import time
 from typing import Any
@@ -20,6 +19,7 @@ from aiohttp import web
 from reactor.localmarathon import catalogue, errors
 from reactor.localmarathon.cluster import AppRecord, VersionKind
 from reactor.localmarathon.deployments import Action, ActionKind, Plan, steps_for_update
+from reactor.localmarathon.model import json_copy
 from reactor.localmarathon.state import MarathonState
 from reactor.localmarathon.validation import canonical_id, normalize, parse_body, type_errors, validate
 from reactor.localmarathon.web import STATE_KEY, json_response
@@ -242,7 +242,7 @@ async def _update(request: web.Request, patch: bool) -> web.Response:
         partial = patch or flag(request, "partialUpdate", True)
         new = normalize({**body, "id": app_id}, old.defn if (old and partial) else None)
     new = _checked(new)
-    old_defn = copy.deepcopy(old.defn) if old else None
+    old_defn = json_copy(old.defn) if old else None
     plan = s.deployments.new_plan(steps_for_update(old_defn, new), {app_id: old_defn})
     s.deployments.admit(plan, flag(request, "force", False), group_of(app_id))
     kinds = {a.kind for step in plan.steps for a in step}
@@ -274,7 +274,7 @@ async def delete_app(request: web.Request) -> web.Response:
     s = st(request)
     rec = get_record(s, path_app_id(request))
     app_id = rec.defn["id"]
-    plan = s.deployments.new_plan(steps_for_update(rec.defn, None), {app_id: copy.deepcopy(rec.defn)})
+    plan = s.deployments.new_plan(steps_for_update(rec.defn, None), {app_id: json_copy(rec.defn)})
     s.deployments.admit(plan, flag(request, "force", True), group_of(app_id))
     s.cluster.remove_app(app_id)
     s.deployments.start(plan, group_of(app_id))
@@ -285,7 +285,7 @@ async def restart_app(request: web.Request) -> web.Response:
     s = st(request)
     rec = get_record(s, path_app_id(request))
     app_id = rec.defn["id"]
-    plan = s.deployments.new_plan([], {app_id: copy.deepcopy(rec.defn)})
+    plan = s.deployments.new_plan([], {app_id: json_copy(rec.defn)})
     plan.steps = [[Action(ActionKind.RESTART, app_id)]]
     s.deployments.admit(plan, flag(request, "force", False), group_of(app_id))
     s.cluster.store_app(rec.defn, VersionKind.RESTART, plan.version)

@@ -7,7 +7,6 @@ and applying injected faults to the bus. Must not: touch tasks directly.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from aiohttp import web
@@ -16,6 +15,7 @@ from reactor.localmarathon import errors
 from reactor.localmarathon.cluster import VersionKind
 from reactor.localmarathon.deployments import Action, ActionKind, steps_for_update
 from reactor.localmarathon.faults import FailNext, parse_faults
+from reactor.localmarathon.model import json_copy
 from reactor.localmarathon.routes_apps import deployment_result, flag, st
 from reactor.localmarathon.validation import parse_body
 from reactor.localmarathon.web import json_response
@@ -42,7 +42,7 @@ async def delete_deployment(request: web.Request) -> web.Response:
     originals: dict[str, dict[str, Any] | None] = {}
     for app_id, original in plan.originals.items():
         rec = s.cluster.apps.get(app_id)
-        current = copy.deepcopy(rec.defn) if rec else None
+        current = json_copy(rec.defn) if rec else None
         originals[app_id] = current
         for i, step in enumerate(steps_for_update(current, original)):
             if i < len(steps):

@@ -9,7 +9,6 @@ Must not: parse app definitions.
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from aiohttp import web
@@ -17,7 +16,7 @@ from aiohttp import web
 from reactor.localmarathon import errors
 from reactor.localmarathon.cluster import VersionKind
 from reactor.localmarathon.deployments import Action, ActionKind
-from reactor.localmarathon.model import Instance, TaskState, instance_id_of
+from reactor.localmarathon.model import Instance, TaskState, instance_id_of, json_copy
 from reactor.localmarathon.routes_apps import deployment_result, flag, get_record, path_app_id, st
 from reactor.localmarathon.state import MarathonState
 from reactor.localmarathon.validation import parse_body
@@ -48,11 +47,11 @@ def kill_instances(
             Action(ActionKind.SCALE, app_id, [i.instance_id for i in group])
             for app_id, group in by_app.items()
         ]
-        originals = {a: copy.deepcopy(s.cluster.apps[a].defn) for a in by_app}
+        originals = {a: json_copy(s.cluster.apps[a].defn) for a in by_app}
         plan = s.deployments.new_plan([step] if step else [], dict(originals))
         s.deployments.admit(plan, force, group_id)
         for app_id, group in by_app.items():
-            defn = copy.deepcopy(s.cluster.apps[app_id].defn)
+            defn = json_copy(s.cluster.apps[app_id].defn)
             defn["instances"] = max(0, int(defn["instances"]) - len(group))
             s.cluster.store_app(defn, VersionKind.SCALE, plan.version)
         s.deployments.start(plan, group_id)

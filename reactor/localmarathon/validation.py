@@ -11,7 +11,6 @@ networks + portMappings) and never written back.
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import re
@@ -25,6 +24,7 @@ from reactor.localmarathon.model import (
     HEALTH_DEFAULTS,
     HEALTH_KEYS,
     READINESS_DEFAULTS,
+    json_copy,
 )
 
 ID_SEGMENT = re.compile(
@@ -145,12 +145,12 @@ def type_errors(body: Any, lenient: bool = False) -> Details:
 
 def normalize(body: dict[str, Any], base: dict[str, Any] | None = None) -> dict[str, Any]:
     """Canonical definition: `base` (or defaults) overlaid with `body`; version fields dropped."""
-    defn = copy.deepcopy(base) if base is not None else copy.deepcopy(APP_DEFAULTS)
+    defn = json_copy(base) if base is not None else json_copy(APP_DEFAULTS)
     body = normalize_deprecated(body)
     for key, value in body.items():
         # Unknown and status fields (tasks*, deployments, …) are dropped: a GET'd app PUT back is no change.
         if key in APP_KEYS and key not in ("version", "versionInfo"):
-            defn[key] = copy.deepcopy(value)
+            defn[key] = json_copy(value)
     if isinstance(defn.get("id"), str):
         defn["id"] = canonical_id(defn["id"])
     if isinstance(defn.get("instances"), float):
