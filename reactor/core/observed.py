@@ -127,6 +127,9 @@ class Policy(_Frozen):
     # BLUE tasks kept running (warm standby) during the window, capped at the target; 0 = BLUE at 0
     rollback_window_standby: int = Field(0, ge=0)
     lb_backup: bool = True  # the LB driver can hold backup servers (else standby stays out of it)
+    # the drain source that reads each task at its drain port ("prometheus", "json", "stream"),
+    # or None for `none`, which reads nothing: a task without that port cannot be drained by it
+    drain_reads: str | None = "prometheus"
 
 
 class Observed(_Frozen):

@@ -25,13 +25,32 @@ class Survey:
     busy: int = 0
 
 
-def start_drain(step: Step, tasks: list[TaskView]) -> None:
+def unreadable(step: Step, tasks: list[TaskView]) -> bool:
+    """A task the drain source must read has no port at the drain port index (a worker app with
+    no ports, or another index configured): nothing could ever tell it is drained, so the
+    deployment pauses once, saying why, instead of watching in vain."""
+    reads = step.policy.drain_reads
+    portless = [t.task_id for t in tasks if t.port is None] if reads is not None else []
+    if not portless:
+        return False
+    if step.intent.phase is not Phase.PAUSED:
+        step.pause(f"{', '.join(portless)}: no port at the drain port index for drain source "
+                   f"{reads} (an app without ports needs drain source none, or set "
+                   f"BLUEGREEN_DRAIN_PORT_INDEX)")
+    return True
+
+
+def start_drain(step: Step, tasks: list[TaskView]) -> bool:
+    """Out of the pool and watched; False (paused, nothing started) if the source cannot read one."""
+    if unreadable(step, tasks):
+        return False
     obs = step.obs
     for t in tasks:
         if obs.lb is not None and t.task_id in obs.lb:
             step.act(LbDrain(task_id=t.task_id))
         step.act(WatchDrain(task_id=t.task_id, host=t.host, port=t.port))
     step.update(draining={**step.intent.draining, **{t.task_id: step.now for t in tasks}})
+    return True
 
 
 def survey(step: Step, app: AppView | None) -> Survey:
@@ -48,7 +67,7 @@ def survey(step: Step, app: AppView | None) -> Survey:
         dv, srv = obs.drains.get(task_id), obs.server(task_id)
         if srv is not None and srv.state is LbState.READY:
             step.act(LbDrain(task_id=task_id))  # our drain is not visible: (re)issue it
-        if dv is None:
+        if dv is None and not unreadable(step, [task]):
             step.act(WatchDrain(task_id=task_id, host=task.host, port=task.port))
         metric_done = dv is not None and (dv.drained or dv.gone)
         lb_idle = not step.policy.require_lb_idle or srv is None or srv.idle

@@ -124,6 +124,8 @@ def shifting(step: Step) -> None:
     if blue is not None:
         drain.kill_drained(step, blue, _keep_standby(step, blue, survey.done), forced)
     picked = _pick_blue(step, green, blue)
+    if step.intent.phase is not Phase.SHIFTING:
+        return  # paused: the drain source cannot read a picked task
     _end_of_batch(step, green, blue, picked)
 
 
@@ -180,7 +182,8 @@ def _pick_blue(step: Step, green: AppView, blue: AppView | None) -> int:
             spare -= 1
     picks = picks[:quota]
     if picks:
-        drain.start_drain(step, picks)
+        if not drain.start_drain(step, picks):
+            return 0
         ids = [t.task_id for t in picks]
         step.update(batch_tasks=(*step.intent.batch_tasks, *ids))
         step.emit(E.BLUE_DRAINING, tasks=ids, draining=len(ids))
@@ -228,7 +231,7 @@ def _next_batch(step: Step, green: AppView, blue: AppView | None) -> None:
         step.goto(Phase.SCALING_GREEN)
     else:  # GREEN is complete: drain the next BLUE batch right away
         picked = _pick_blue(step, green, blue)
-        if picked == 0 and not step.intent.draining:
+        if picked == 0 and not step.intent.draining and step.intent.phase is Phase.SHIFTING:
             step.block(f"GREEN serving {len(step.serving(green))}/{i.target_instances}; "
                        "no BLUE task can leave the pool yet")
 

@@ -109,8 +109,8 @@ def _retire_green(step: Step, green: AppView | None) -> None:
     i = step.intent
     fresh = [t for t in green.live_tasks() if t.task_id not in i.draining and _in_lb(step, t)]
     if fresh:
-        drain.start_drain(step, fresh)
-        step.block(f"draining GREEN: {len(fresh)} task(s) leave the pool")
+        if drain.start_drain(step, fresh):
+            step.block(f"draining GREEN: {len(fresh)} task(s) leave the pool")
         return
     if survey.busy:
         return  # GREEN is deleted only when every task of it is drained at the same time

@@ -68,9 +68,9 @@ def _standby_drained(step: Step, blue: AppView) -> bool:
     live = [t for t in blue.live_tasks() if t.task_id not in i.killed]
     fresh = [t for t in live if t.task_id not in i.draining and (obs.lb is None or t.task_id in obs.lb)]
     if fresh:
-        drain.start_drain(step, fresh)
-        step.block(f"rollback window over: draining BLUE's standby ({len(fresh)} task(s))")
-        step.requeue_in(LB_RETRY_S)
+        if drain.start_drain(step, fresh):
+            step.block(f"rollback window over: draining BLUE's standby ({len(fresh)} task(s))")
+            step.requeue_in(LB_RETRY_S)
         return False
     survey = drain.survey(step, blue)
     if survey.busy:

@@ -65,6 +65,7 @@ def policy_for(settings: Settings, green: App | None) -> Policy:
         rollback_window_s=d.rollback_window_s,
         rollback_window_standby=d.rollback_window_standby,
         lb_backup=settings.lb.driver.value == "haproxy",  # command/none: standby out of the pool
+        drain_reads=None if dr.source.value == "none" else dr.source.value,
     )
 
 
