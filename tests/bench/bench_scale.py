@@ -40,7 +40,18 @@ import aiohttp
 from reactor.cli.demo.scenario import start_local_marathon_subprocess
 from reactor.core import labels as L
 from reactor.logs import configure
-from tests.bench.bench_reaction import Writes, definition, event_app, histogram, is_healthy, pair, pct
+from tests.bench.bench_reaction import (
+    Writes,
+    concerning,
+    definition,
+    event_app,
+    events_before,
+    histogram,
+    is_healthy,
+    pair,
+    pct,
+    timed_write,
+)
 from tests.e2e.daemon import ReactorDaemon
 from tests.e2e.machine import header
 from tests.e2e.world import MarathonEvents, wait_for
@@ -201,13 +212,15 @@ def pair_due(proxy: RecordingProxy, writes: Writes, events: MarathonEvents, blue
     BLUE only once Marathon's deployment on GREEN (its creation, its last scale) has ended, so
     the trigger is the later of `pair`'s event and the last deployment event naming GREEN."""
     out: dict[str, list[float]] = defaultdict(list)
-    seen = [(t, e) for t, _, e in events.seen if t >= since]
+    seen = concerning(events, blue, green, since)
     prefix = blue.strip("/").replace("/", "_") + "."
     for w in proxy.writes:
         at = writes.arrived.get(w.n)
         if at is None or at < since:
             continue
-        before = [(t, e) for t, e in seen if t <= at]
+        if not timed_write(w, blue, green, prefix):
+            continue
+        before = events_before(seen, at)
         if w.method == "PUT" and w.path.endswith(green) and w.body == {"instances": 1}:
             first = [t for t, e in before if e.get("eventType") == "api_post_event" and event_app(e) == green]
             key = "  GREEN created+deployed -> first scale-up"
