@@ -17,9 +17,8 @@ from reactor.core import events as ev
 from reactor.core.ids import parse_task_id
 from reactor.core.labels import group_of
 from reactor.core.models import App, Deployment, Snapshot, Task, TaskState
-from reactor.core.view_parts import DeploymentIndex, KeptDefinitions
+from reactor.core.view_parts import DeploymentBook, KeptDefinitions
 
-_FINISHED_MEMORY = 4096  # deployment ids remembered as finished, against late/reordered step events
 _CONDITION_STATE = {
     "Staging": TaskState.TASK_STAGING,
     "Starting": TaskState.TASK_STARTING,
@@ -50,9 +49,7 @@ class ClusterView:
         self._instance_task: dict[str, str] = {}  # instance id -> newest task id
         self._task_instance: dict[str, str] = {}
         self._instance_health: dict[str, bool | None] = {}  # from health events, newer than REST results
-        self._deployments: dict[str, Deployment] = {}
-        self._deployment_index = DeploymentIndex()
-        self._finished: dict[str, None] = {}
+        self._deployments = DeploymentBook()
         self._needs_refresh: set[str] = set()
         self._definitions = KeptDefinitions()  # as the last api_post_event carried them (groups' apps)
         self._handlers: dict[type, Callable[[Any], set[str]]] = {
@@ -113,15 +110,15 @@ class ClusterView:
         return [self._tasks[t] for t in self._app_tasks.get(app_id, {})]
 
     def deployments(self) -> list[Deployment]:
-        return list(self._deployments.values())
+        return self._deployments.all()
 
     def deployments_for(self, app_id: str) -> list[Deployment]:
-        return [d for d in self._deployments.values() if app_id in d.affected_apps]
+        return [d for d in self._deployments.all() if app_id in d.affected_apps]
 
     def deployment_ids_for(self, app_id: str) -> tuple[str, ...]:
         """Sorted ids of the deployments affecting the app, from an index (every round asks, for
         each app of its group, while dozens of deployments may be in flight)."""
-        return self._deployment_index.ids_for(app_id)
+        return self._deployments.ids_for(app_id)
 
     def _version_of(self, app_id: str) -> str | None:
         app = self._apps.get(app_id)
@@ -165,7 +162,7 @@ class ClusterView:
                 }
                 for a in self._apps.values()
             },
-            "deployments": {d.id: sorted(d.affected_apps) for d in self._deployments.values()},
+            "deployments": {d.id: sorted(d.affected_apps) for d in self._deployments.all()},
         }
 
     # ---- whole-state updates ---------------------------------------------------------------------
@@ -180,8 +177,7 @@ class ClusterView:
         self._task_instance.clear()
         self._instance_health.clear()
         self._needs_refresh.clear()
-        self._deployments = {d.id: d for d in snapshot.deployments}
-        self._deployment_index.rebuild(self._deployments.values())
+        self._deployments.replace(snapshot.deployments)
         for app in snapshot.apps:
             self._put_app(app)
         self._definitions.keep_if(self._version_of)
@@ -365,33 +361,16 @@ class ClusterView:
 
     def _on_deployment_step(self, e: ev.DeploymentInfo | ev.DeploymentStepSuccess) -> set[str]:
         plan = e.plan
-        old = self._deployments.get(plan.id)
-        if plan.id in self._finished:
+        if self._deployments.is_finished(plan.id):
             return set()  # a late event of a finished plan: it stays finished, nothing changed
-        current = e.current_step.actions if e.current_step else ()
-        index = next((i + 1 for i, s in enumerate(plan.steps) if s.actions == current), 0)
-        new = self._deployments[plan.id] = Deployment(
-            id=plan.id,
-            version=plan.version,
-            affected_apps=plan.affected_apps,
-            steps=plan.steps,
-            current_actions=current,
-            current_step=index,
-            total_steps=len(plan.steps),
-        )
-        if old is None or old.affected_apps != new.affected_apps:
-            self._deployment_index.move(old, new)
+        old = self._deployments.step(plan, e.current_step.actions if e.current_step else ())
         if old is None:
             return set()  # a new deployment only holds writes back (AppView.locked): no round
         # apps the plan no longer names may act again; apps it names anew are only held back
         return self._groups_of(tuple(a for a in old.affected_apps if a not in plan.affected_apps))
 
     def _on_deployment_end(self, e: ev.DeploymentSuccess | ev.DeploymentFailed) -> set[str]:
-        self._finished[e.id] = None
-        if len(self._finished) > _FINISHED_MEMORY:
-            del self._finished[next(iter(self._finished))]
-        old = self._deployments.pop(e.id, None)
-        self._deployment_index.move(old, None)
+        old = self._deployments.end(e.id)
         apps = set(old.affected_apps if old else ()) | set(e.plan.affected_apps if e.plan else ())
         return self._groups_of(apps)
 

@@ -1,7 +1,9 @@
-"""Two small indexes the cluster view keeps beside its apps and tasks. Pure.
+"""What the cluster view keeps beside its apps and tasks. Pure.
 
-`DeploymentIndex`: app id -> ids of the Marathon deployments affecting it (every round asks, for
-each app of its group, while dozens of deployments may be in flight: no scan of them all).
+`DeploymentBook`: the Marathon deployments in flight, the ids of finished ones (remembered against
+late or reordered step events), and `DeploymentIndex`: app id -> ids of the deployments affecting
+it (every round asks, for each app of its group, while dozens of deployments may be in flight: no
+scan of them all).
 `KeptDefinitions`: app id -> the definition the last `api_post_event` carried (runtime fields
 removed) with the app's version then; forgotten when a REST read shows another version (an
 update whose event was missed, e.g. during a reconnect).
@@ -9,11 +11,12 @@ update whose event was missed, e.g. during a reconnect).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from reactor.core.appdef import kept_definition
-from reactor.core.models import Deployment
+from reactor.core.events import DeploymentPlan
+from reactor.core.models import Deployment, DeploymentAction
 
 
 class DeploymentIndex:
@@ -40,6 +43,55 @@ class DeploymentIndex:
         if new is not None:
             for app_id in new.affected_apps:
                 self._by_app.setdefault(app_id, set()).add(new.id)
+
+
+FINISHED_MEMORY = 4096  # deployment ids remembered as finished, against late/reordered step events
+
+
+class DeploymentBook:
+    def __init__(self) -> None:
+        self._all: dict[str, Deployment] = {}
+        self._index = DeploymentIndex()
+        self._finished: dict[str, None] = {}
+
+    def all(self) -> list[Deployment]:
+        return list(self._all.values())
+
+    def ids_for(self, app_id: str) -> tuple[str, ...]:
+        return self._index.ids_for(app_id)
+
+    def is_finished(self, deployment_id: str) -> bool:
+        return deployment_id in self._finished
+
+    def replace(self, deployments: Iterable[Deployment]) -> None:
+        """Those of a REST read; the finished ids are kept (a late event may still come)."""
+        self._all = {d.id: d for d in deployments}
+        self._index.rebuild(self._all.values())
+
+    def step(self, plan: DeploymentPlan, current: tuple[DeploymentAction, ...]) -> Deployment | None:
+        """A step event of `plan` (`current`: its step's actions); returns what was known of the
+        deployment before (None: a new one)."""
+        index = next((i + 1 for i, s in enumerate(plan.steps) if s.actions == current), 0)
+        return self.put(Deployment(
+            id=plan.id, version=plan.version, affected_apps=plan.affected_apps, steps=plan.steps,
+            current_actions=current, current_step=index, total_steps=len(plan.steps)))
+
+    def put(self, new: Deployment) -> Deployment | None:
+        """Record `new` (in flight); returns what was known of it before (None: a new one)."""
+        old = self._all.get(new.id)
+        self._all[new.id] = new
+        if old is None or old.affected_apps != new.affected_apps:
+            self._index.move(old, new)
+        return old
+
+    def end(self, deployment_id: str) -> Deployment | None:
+        """It succeeded or failed: remembered as finished; returns what was known of it."""
+        self._finished[deployment_id] = None
+        if len(self._finished) > FINISHED_MEMORY:
+            del self._finished[next(iter(self._finished))]
+        old = self._all.pop(deployment_id, None)
+        self._index.move(old, None)
+        return old
 
 
 class KeptDefinitions:
