@@ -108,7 +108,8 @@ class KeptDefinitions:
     def forget(self, app_id: str) -> None:
         self._kept.pop(app_id, None)
 
-    def keep_if(self, current_version: Callable[[str], str | None], app_ids: Any = None) -> None:
+    def keep_if(self, current_version: Callable[[str], str | None],
+                app_ids: Iterable[str] | None = None) -> None:
         """Keep only definitions whose app (of `app_ids`, default all) is at the version it was
         posted with; `current_version` answers None for an app that is gone."""
         for app_id in list(self._kept if app_ids is None else app_ids):

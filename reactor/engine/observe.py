@@ -26,7 +26,7 @@ from reactor.core.observed import (
     TaskView,
 )
 from reactor.core.view import ClusterView
-from reactor.settings import Settings
+from reactor.settings import DrainSource, Settings
 
 _PHASE = {
     TaskState.TASK_STAGING: TaskPhase.STAGING,
@@ -65,7 +65,7 @@ def policy_for(settings: Settings, green: App | None) -> Policy:
         rollback_window_s=d.rollback_window_s,
         rollback_window_standby=d.rollback_window_standby,
         lb_backup=settings.lb.driver.value == "haproxy",  # command/none: standby out of the pool
-        drain_reads=None if dr.source.value == "none" else dr.source.value,
+        drain_reads=None if dr.source is DrainSource.NONE else dr.source.value,
     )
 
 
