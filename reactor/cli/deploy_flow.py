@@ -154,6 +154,12 @@ class DeployFlow:
                                     batch_size=self.batch_size,
                                     strip_labels=self.settings.deploy.strip_labels)
             self.posted = body
+            if self._lease_taken and not await e.backend.confirm(self.group):
+                # reading Marathon took longer than the lease (nothing renews it before the engine
+                # runs): another reactor may act for the group now
+                holder = await e.backend.holder(self.group)
+                raise CliError(f"group {self.group}: the lease was lost while reading Marathon (now held "
+                               f"by {holder or 'nobody'}); nothing was created", Exit.MISSING_COMPONENT)
             await e.client.create_app(body)
             if self._lease_taken:
                 # the intent, with GREEN's definition for `undo`, is recorded while the lease is

@@ -14,10 +14,11 @@ from reactor.cli.exitcodes import Exit
 
 @contextlib.contextmanager
 def marathon_errors() -> Iterator[None]:
-    """Marathon unreachable/refusing → 4; Marathon rejecting our input → 2; state store → 2."""
+    """Marathon unreachable/refusing → 4; Marathon rejecting our input → 2; state store → 2;
+    another reactor holding the group (a save refused) → 3."""
     from reactor.adapters.marathon import errors as M
     from reactor.adapters.marathon.dcos_auth import DcosConfigError
-    from reactor.adapters.store.errors import StoreError
+    from reactor.adapters.store.errors import LeaseLost, StoreError
 
     try:
         yield
@@ -35,6 +36,8 @@ def marathon_errors() -> Iterator[None]:
         raise CliError(f"Marathon error: {exc}", Exit.MARATHON_UNREACHABLE) from None
     except StoreError as exc:
         raise CliError(str(exc), Exit.BAD_INPUT) from None
+    except LeaseLost as exc:
+        raise CliError(f"another reactor acts for the group: {exc}", Exit.MISSING_COMPONENT) from None
 
 
 @contextlib.contextmanager

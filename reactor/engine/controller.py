@@ -21,7 +21,7 @@ from typing import Any
 
 import structlog
 
-from reactor.adapters.store.errors import StoreError
+from reactor.adapters.store.errors import LeaseLost, StoreError
 from reactor.core import actions as A
 from reactor.core.adoption import backend_name, start_or_continue
 from reactor.core.deploy_events import DeployEvent, GateAnswer
@@ -76,6 +76,8 @@ class GroupController:
         self._cached: _Stored | None = None  # valid only while the lease is ours
         self._commands: list[Command] = []
         self._gate_answer: tuple[GateAnswer, str | None] | None = None
+        # folded into an intent not saved yet: given back to the queue if the save fails
+        self._unsaved_inputs: tuple[list[Command], tuple[GateAnswer, str | None] | None] = ([], None)
         self._gate_running = False
         self._store_failures = 0
         self.store_problem: str | None = None  # the last round failed on the store (for /readyz)
@@ -89,13 +91,37 @@ class GroupController:
 
     def lease_lost(self) -> None:
         self._cached = None
+        self._forget_drains()
+
+    def _forget_drains(self) -> None:
+        """Stop watching this group's drains: its lease is gone (the holder watches its own), or
+        its deployment is over. A holder that resumes re-plans and watches again, as after a crash."""
+        for task_id in [t for t, g in self._drain_group.items() if g == self.group]:
+            self._drain_group.pop(task_id, None)
+            self.deps.drains.unwatch(task_id)
 
     # ---- the round -------------------------------------------------------------------------------
     async def reconcile(self, trigger: tuple[str, float] | None) -> float | None:
         try:
             requeue = await self._round(trigger)
+        except LeaseLost as exc:
+            # a save was refused: another reactor holds the group (our lease expired unseen)
+            dropped, self._unsaved_inputs = self._unsaved_inputs, ([], None)
+            self._cached = None
+            self._forget_drains()
+            log.warning("lease lost: another reactor acts for the group; nothing sent",
+                        holder=exc.holder, commands_dropped=len(dropped[0]))
+            try:
+                await self.deps.backend.release(self.group)  # our record of it, never the holder's
+            except StoreError as err:
+                log.warning("state store failed while giving up a lost lease", error=str(err))
+            return self.deps.settings.state.lease_ttl_s / 2
         except StoreError as exc:
             self._cached = None  # re-read after recovery: what we saved last is the truth
+            (commands, gate_answer), self._unsaved_inputs = self._unsaved_inputs, ([], None)
+            self._commands[:0] = commands  # an accepted command is not lost with the save
+            if gate_answer is not None and self._gate_answer is None:
+                self._gate_answer = gate_answer
             self.deps.metrics.count_store_error("reconcile")
             delay = STORE_RETRY_S[min(self._store_failures, len(STORE_RETRY_S) - 1)]
             self._store_failures += 1
@@ -117,7 +143,7 @@ class GroupController:
                 return d.settings.state.lease_ttl_s / 2
             self._cached = self._stored(raw)
         r = d.clock.read()
-        stored = await self._load()
+        stored, replayed = await self._load()
         apps = group_apps(d.view, self.group)
         intent = start_or_continue(
             self.group, apps, stored.intent, may_start=self._may_start(),
@@ -129,8 +155,12 @@ class GroupController:
                      target=intent.target_instances,
                      recorded=intent is stored.intent)
         if intent is None or intent.finished:
+            self._forget_drains()  # e.g. another reactor ended the deployment this one watched
             requeue = await self.pool.keep(apps, stored.intent, trigger, r)
-            await self._release()
+            if replayed and stored.intent is not None and stored.intent.finished:
+                await self._finish(stored.intent, r)  # a finish cut short (crash, store error)
+            else:
+                await self._release()
             return requeue
         step = await self._step(self._fold_inputs(intent, r), apps, trigger, r)
         for _ in range(STEPS_PER_ROUND - 1):
@@ -153,20 +183,30 @@ class GroupController:
         intent = Intent.model_validate(raw["intent"]) if raw else None
         return _Stored(intent, list(raw.get("outbox") or []) if raw else [])
 
-    async def _load(self) -> _Stored:
+    async def _load(self) -> tuple[_Stored, bool]:
+        """The group's intent (cached, else read), and whether a stored outbox was delivered now.
+
+        The outbox holds the events decided with the intent, until they are known delivered: after
+        a crash, a failed write, or a lease that moved, they are published again (same ids), then
+        the outbox is cleared in the store, so that no later load publishes them once more. For a
+        finished intent `_finish` clears it, after the history record."""
         if self._cached is None:
             self._cached = self._stored(await self.deps.backend.load_intent(self.group))
-        if self._cached.outbox:  # events decided before a crash or a failed write: deliver now
-            for event in self._cached.outbox:
-                self.deps.publish(DeployEvent.model_validate(event))
-            self._cached.outbox = []
-        return self._cached
+        if not self._cached.outbox:
+            return self._cached, False
+        for event in self._cached.outbox:  # events decided before a crash or a failed write
+            self.deps.publish(DeployEvent.model_validate(event))
+        self._cached.outbox = []
+        if (intent := self._cached.intent) is not None and not intent.finished:
+            await self._save(intent, [])
+        return self._cached, True
 
     async def _save(self, intent: Intent, outbox: list[dict[str, Any]]) -> None:
         await self.deps.backend.save_intent(
             self.group, {"intent": intent.model_dump(mode="json"), "outbox": outbox},
             finished=intent.finished)
         self._cached = _Stored(intent, [])
+        self._unsaved_inputs = ([], None)  # commands and gate answers folded in are stored now
 
     def _deferrable_since(self, new: Intent, actions: tuple[A.Action, ...], r: Reading) -> float | None:
         """A round with no action that, since the last save, only recorded observations of GREEN
@@ -188,6 +228,9 @@ class GroupController:
         intent = self._definition.fold(intent)
         for command in self._commands:
             intent = intent.with_command(command, r.wall)
+        if self._commands or self._gate_answer is not None:
+            commands, answer = self._unsaved_inputs
+            self._unsaved_inputs = ([*commands, *self._commands], self._gate_answer or answer)
         self._commands = []
         if self._gate_answer is not None:
             intent = intent.with_gate_answer(*self._gate_answer)
@@ -363,11 +406,16 @@ class GroupController:
         self.deps.metrics.set_phase(self.group, intent.phase.value)
 
     async def _finish(self, intent: Intent, r: Reading) -> None:
+        """History, then the stored outbox (the final events, delivered) cleared, then the lease
+        given back. Cut short (crash, store error), the next load publishes the outbox again and
+        comes back here; the history record is kept once."""
         record = history_record(intent, r.wall)
-        await self.deps.backend.append_history(record)
-        outcome = intent.outcome or Outcome.FAILED
-        self.deps.metrics.count_deployment(outcome.value, record["duration_s"])
-        log.info("deployment finished", outcome=outcome.value, duration_s=round(record["duration_s"], 3))
+        if await self.deps.backend.append_history(record):
+            outcome = intent.outcome or Outcome.FAILED
+            self.deps.metrics.count_deployment(outcome.value, record["duration_s"])
+            log.info("deployment finished", outcome=outcome.value, duration_s=round(record["duration_s"], 3))
+        if self._cached is None or not self._cached.outbox:  # else undelivered: the next load sends them
+            await self._save(intent, [])
         await self._release()
         self.finished.set()
 

@@ -48,7 +48,8 @@ class GroupTarget:
 
 
 class Executor:
-    """Sends one decision's actions; `may_act` (fencing) is asked right before the batch."""
+    """Sends one decision's actions. Fencing: `may_act` is asked right before every write (LB
+    or Marathon), and the Marathon client asks it again before each retry of one."""
 
     def __init__(self, deps: Deps, on_gate: Callable[[str, A.RequestGate], None]) -> None:
         self.deps = deps
@@ -62,6 +63,10 @@ class Executor:
             return out
         for action in actions:
             bound = log.bind(group=target.group, action=action.kind, **_ids(action))
+            if isinstance(action, WRITE_ACTIONS) and not self.deps.backend.may_act(target.group):
+                bound.warning("lease not certainly ours: the rest of the batch is not sent")
+                out.failed, out.error = action, "fenced: the group's lease is not certainly ours"
+                break
             if isinstance(action, WRITE_ACTIONS) and out.first_write_at is None:
                 out.first_write_at = time.monotonic()
             try:
@@ -95,20 +100,24 @@ class Executor:
 
     async def _one(self, target: GroupTarget, action: A.Action) -> str | None:
         e = self.deps
+
+        def ours() -> bool:
+            return e.backend.may_act(target.group)
+
         match action:
             case A.ScaleApp(app_id=app_id, instances=n):
-                ref = await e.marathon.scale_app(app_id, n)
+                ref = await e.marathon.scale_app(app_id, n, guard=ours)
                 e.view.note_scaled(app_id, n)
                 return ref.deployment_id
             case A.KillAndScale(task_ids=ids, forced=forced):
                 if forced:
                     e.metrics.count_forced_kill(len(ids))
-                ref = await e.marathon.kill_and_scale(list(ids))
+                ref = await e.marathon.kill_and_scale(list(ids), guard=ours)
                 e.view.note_killed(ids)
                 return ref.deployment_id
             case A.DeleteApp(app_id=app_id, force=force):
                 try:  # force: a hung GREEN scale (never healthy) must not lock the delete forever
-                    return (await e.marathon.delete_app(app_id, force=force)).deployment_id
+                    return (await e.marathon.delete_app(app_id, force=force, guard=ours)).deployment_id
                 except NotFound:
                     return None
             case A.LbAdd(task_id=tid, host=host, port=port, backup=backup):

@@ -294,6 +294,14 @@ class HookDispatcher:
             log.warning("hooks.timeout", hook=hook.name, event_id=event.id, error=str(exc))
             self._count(hook.name, "timeout")
             return
+        except asyncio.CancelledError:
+            if (me := asyncio.current_task()) is not None and me.cancelling():
+                raise  # this worker is being stopped
+            # raised by the hook itself (e.g. a future it awaited was cancelled): a failure of
+            # this delivery, never the end of the hook's worker
+            log.warning("hooks.failed", hook=hook.name, event_id=event.id, error="CancelledError")
+            self._count(hook.name, "error")
+            return
         except Exception as exc:
             log.warning("hooks.failed", hook=hook.name, event_id=event.id,
                         error=f"{type(exc).__name__}: {exc}")

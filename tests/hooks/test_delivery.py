@@ -142,6 +142,33 @@ def broken(**_):
     assert calls[("command:" + command.argv()[0], "error")] == 1
 
 
+async def test_hook_raising_cancelled_error_fails_that_delivery_only(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A handler that raises CancelledError itself (e.g. from a future it awaited) is one failed
+    delivery: the hook's worker goes on with the next events instead of ending silently."""
+    module = write_module(tmp_path, monkeypatch, """
+import asyncio, json
+import reactor
+
+@reactor.on("green.scaled")
+async def cancelled_once(id, **_):
+    with open(OUT, "a") as fh:
+        fh.write(json.dumps({"id": id}) + "\\n")
+    if id.endswith(":1"):
+        raise asyncio.CancelledError()
+""")
+    metrics = Metrics()
+    async with HookDispatcher(load_hooks([module.name], entry_point_group=None), [], [],
+                              metrics=metrics) as hooks:
+        for n in (1, 2, 3):
+            hooks.dispatch(make_event(n))
+        assert await hooks.flush(20)
+    assert [r["id"] for r in module.lines()] == [make_event(n).id for n in (1, 2, 3)]
+    calls = _hook_calls(metrics)
+    assert calls[(f"{module.name}.cancelled_once", "error")] == 1
+    assert calls[(f"{module.name}.cancelled_once", "ok")] == 2
+
+
 async def test_claims_make_deliveries_at_most_once_across_restarts(
         tmp_path: Path, receiver: Receiver) -> None:
     store = StateStore(tmp_path / "state.db", owner="test")

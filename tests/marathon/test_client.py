@@ -11,6 +11,7 @@ from reactor.adapters.marathon.client import MarathonClient
 from reactor.adapters.marathon.errors import (
     AppExists,
     AppLocked,
+    Fenced,
     Forbidden,
     LeaderUnavailable,
     MarathonError,
@@ -107,6 +108,32 @@ async def test_scale_sends_only_instances_and_secrets_stay_out_of_repr() -> None
             ref = await m.scale_app("/a", 3)
             assert "hunter2" not in repr(m)
     assert ref.deployment_id == "d1"
+
+
+async def test_a_write_is_not_retried_once_its_guard_says_the_lease_is_gone() -> None:
+    """Fencing inside one write: Marathon answers 503 (leader election) and the lease is lost
+    meanwhile; the retry is not sent. Also no first attempt when the guard is already False."""
+    async with ScriptedMarathon() as sm:
+        sm.script.canned["PUT /v2/apps/a"] = (503, b'{"message":"no leader"}', "application/json")
+        ok = (200, b'{"deploymentId":"d1","version":"v"}', "application/json")
+        sm.script.canned["DELETE /v2/apps/a"] = ok
+        ours = [True]
+
+        def guard() -> bool:
+            held, ours[0] = ours[0], False  # ours for the first attempt only
+            return held
+
+        async with MarathonClient([sm.url], max_attempts=4) as m:
+            with pytest.raises(Fenced, match="not sent"):
+                await m.scale_app("/a", 3, guard=guard)
+            with pytest.raises(Fenced):
+                await m.delete_app("/a", guard=lambda: False)
+            with pytest.raises(Fenced):
+                await m.kill_and_scale(["a.instance-1._app.1"], guard=lambda: False)
+            assert (await m.delete_app("/a", guard=lambda: True)).deployment_id == "d1"
+    assert sm.script.requests.count("PUT /v2/apps/a") == 1
+    assert sm.script.requests.count("DELETE /v2/apps/a") == 1
+    assert "POST /v2/tasks/delete" not in sm.script.requests
 
 
 def test_bad_configuration_is_rejected_clearly(tmp_path) -> None:

@@ -27,7 +27,7 @@ from reactor.adapters.marathon.errors import (
     MarathonUnreachable,
     NotFound,
 )
-from reactor.adapters.marathon.transport import OnRequest, Response, SentButUnanswered, Transport
+from reactor.adapters.marathon.transport import Guard, OnRequest, Response, SentButUnanswered, Transport
 from reactor.core.appdef import kept_definition
 from reactor.core.ids import normalize_app_id
 from reactor.core.models import App, Deployment, DeploymentRef, Snapshot, Task, TaskState
@@ -184,7 +184,8 @@ class MarathonClient:
         return Snapshot(apps=tuple(apps), deployments=tuple(deployments))
 
     # ---- writes --------------------------------------------------------------------------------------
-    async def scale_app(self, app_id: str, instances: int, *, force: bool = False) -> DeploymentRef:
+    async def scale_app(self, app_id: str, instances: int, *, force: bool = False,
+                        guard: Guard | None = None) -> DeploymentRef:
         if instances < 0:
             raise ValueError(f"scale {app_id}: instances must be >= 0, got {instances}")
         resp = await self.transport.request(
@@ -193,12 +194,14 @@ class MarathonClient:
             _app_path(app_id),
             params=[("force", _flag(force))],
             json_body={"instances": instances},  # absolute, so a retry is harmless
+            guard=guard,
         )
         return DeploymentRef.model_validate(_json(resp))
 
-    async def delete_app(self, app_id: str, *, force: bool = False) -> DeploymentRef:
+    async def delete_app(self, app_id: str, *, force: bool = False,
+                         guard: Guard | None = None) -> DeploymentRef:
         resp = await self.transport.request(
-            "DELETE", "/v2/apps/{id}", _app_path(app_id), params=[("force", _flag(force))]
+            "DELETE", "/v2/apps/{id}", _app_path(app_id), params=[("force", _flag(force))], guard=guard
         )
         return DeploymentRef.model_validate(_json(resp))
 
@@ -236,7 +239,8 @@ class MarathonClient:
             f"creating {app_id} failed twice without an answer", method="POST", route="/v2/apps"
         )
 
-    async def kill_and_scale(self, task_ids: Sequence[str], *, force: bool = False) -> DeploymentRef:
+    async def kill_and_scale(self, task_ids: Sequence[str], *, force: bool = False,
+                             guard: Guard | None = None) -> DeploymentRef:
         """Kill these tasks and lower their apps' instance counts in one deployment (no relaunch)."""
         ids = list(dict.fromkeys(task_ids))
         if not ids:
@@ -251,6 +255,7 @@ class MarathonClient:
                     params=params,
                     json_body={"ids": ids},
                     idempotent=False,
+                    guard=guard,  # also before the resend once the first one is known not to have run
                 )
                 return DeploymentRef.model_validate(_json(resp))
             except SentButUnanswered as exc:

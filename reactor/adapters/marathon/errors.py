@@ -74,6 +74,11 @@ class AmbiguousOutcome(MarathonError):
     """A non-idempotent call failed after it was sent and reading state could not settle whether it ran."""
 
 
+class Fenced(MarathonError):
+    """A write was not sent (first attempt or retry): its caller's guard said the lease that
+    allows it is no longer certainly held."""
+
+
 def _text_of(body: bytes) -> str:
     title = _TITLE.search(body)
     if title:

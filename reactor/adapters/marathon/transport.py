@@ -27,6 +27,7 @@ from yarl import URL
 
 from reactor.adapters.marathon.dcos_auth import DcosToken
 from reactor.adapters.marathon.errors import (
+    Fenced,
     MarathonError,
     MarathonUnreachable,
     Unauthorized,
@@ -35,6 +36,8 @@ from reactor.adapters.marathon.errors import (
 
 log = structlog.get_logger(__name__)
 OnRequest = Callable[[str, str, int], None]
+#: asked right before every attempt of a write (first try, retry, failover): False → not sent
+Guard = Callable[[], bool]
 _RETRY_STATUSES = frozenset({502, 503, 504})
 MAX_ERROR_BODY_BYTES = 64 * 1024
 
@@ -201,8 +204,10 @@ class Transport:
         params: Sequence[tuple[str, str]] = (),
         json_body: Any = None,
         idempotent: bool = True,
+        guard: Guard | None = None,
     ) -> Response:
-        """One logical call; returns a 2xx response or raises a typed MarathonError.
+        """One logical call; returns a 2xx response or raises a typed MarathonError. With `guard`,
+        no attempt is sent unless it answers True right before (Fenced otherwise).
 
         A 401 is answered before anything runs, so re-sending after a fresh login is safe even
         for a non-idempotent call; a second 401 (or a refused login) is not retried."""
@@ -211,7 +216,7 @@ class Transport:
             used = self.auth_headers().get("Authorization")
             try:
                 resp = await self._request_once(method, route, path, params=params, json_body=json_body,
-                                                idempotent=idempotent)
+                                                idempotent=idempotent, guard=guard)
             except Unauthorized as exc:
                 if self._dcos is None or second:
                     self._auth_failed(str(exc))
@@ -232,6 +237,7 @@ class Transport:
         params: Sequence[tuple[str, str]] = (),
         json_body: Any = None,
         idempotent: bool = True,
+        guard: Guard | None = None,
     ) -> Response:
         if self._session is None:
             raise RuntimeError("MarathonClient is not started: use 'async with MarathonClient(...)'")
@@ -241,6 +247,9 @@ class Transport:
             if attempt:
                 await asyncio.sleep(backoff.next_s())
             for url in self.ordered_urls():
+                if guard is not None and not guard():
+                    raise Fenced("not sent: the lease that allows this write is no longer certainly ours",
+                                 method=method, route=route)
                 try:
                     resp = await self._send(method, url + path, params, json_body)
                 except aiohttp.ClientConnectorError as exc:  # never sent: fail over freely
