@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tomllib
 from enum import StrEnum
 from pathlib import Path
@@ -280,11 +281,15 @@ class LogSettings(_Section):
         return log_level(value)
 
 
+ENV_PREFIX = "BLUEGREEN_"
+ENV_DELIMITER = "__"
+
+
 class Settings(BaseSettings):
     """Every key of config/reactor.toml; environment variables override the file."""
 
     model_config = SettingsConfigDict(
-        env_prefix="BLUEGREEN_", env_nested_delimiter="__", extra="forbid", frozen=True
+        env_prefix=ENV_PREFIX, env_nested_delimiter=ENV_DELIMITER, extra="forbid", frozen=True
     )
 
     marathon: MarathonSettings = Field(default_factory=MarathonSettings)
@@ -324,9 +329,30 @@ def _problems(exc: ValidationError) -> list[tuple[str, str]]:
     out = []
     for err in exc.errors():
         path = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        if (var := _env_var_of(err["loc"])) is not None:
+            path = f"{path} (from {var})"
         msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
         out.append((path, msg))
     return out
+
+
+def _env_var_of(loc: tuple[int | str, ...]) -> str | None:
+    """The BLUEGREEN_* variable set in the environment that gave the value at `loc` (the longest
+    one: `BLUEGREEN_DEPLOY__BATCH_SIZE`, else `BLUEGREEN_DEPLOY` holding JSON), or None."""
+    names = {k.upper(): k for k in os.environ if k.upper().startswith(ENV_PREFIX)}
+    for n in range(len(loc), 0, -1):
+        name = ENV_PREFIX + ENV_DELIMITER.join(str(p).upper() for p in loc[:n])
+        if name in names:
+            return names[name]
+    return None
+
+
+def _env_problem(exc: SettingsError) -> tuple[str, str]:
+    """pydantic-settings names the field, not the variable: name the variable."""
+    field = re.search(r'field "(\w+)"', str(exc))
+    var = _env_var_of((field.group(1),)) if field else None
+    cause = f": {exc.__cause__}" if exc.__cause__ is not None else ""
+    return (var or "(environment)", f"not valid JSON{cause}" if var else str(exc))
 
 
 def load_settings(path: str | Path | None = None, *, env: bool = True,
@@ -343,6 +369,10 @@ def load_settings(path: str | Path | None = None, *, env: bool = True,
             data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise ConfigError(source, [("(file)", "no such file")]) from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(source, [("(file)", f"not UTF-8 text (byte {exc.start})")]) from None
+        except OSError as exc:  # a directory, no permission, an I/O error
+            raise ConfigError(source, [("(file)", f"cannot read: {exc.strerror or exc}")]) from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(source, [("(file)", f"not valid TOML: {exc}")]) from None
         _state_path_relative_to(data, Path(path).absolute().parent)
@@ -351,7 +381,7 @@ def load_settings(path: str | Path | None = None, *, env: bool = True,
     except ValidationError as exc:
         raise ConfigError(source, _problems(exc)) from None
     except SettingsError as exc:  # an environment override that is not valid JSON
-        raise ConfigError(source, [("(environment)", str(exc))]) from None
+        raise ConfigError(source, [_env_problem(exc)]) from None
     if check_files and (problems := file_problems(settings)):
         raise ConfigError(source, problems)
     return settings

@@ -47,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
             raise CliError("--until-done needs a GROUP", Exit.BAD_INPUT)
         api = DaemonApi.from_settings(settings, args.api)
         row = asyncio.run(follow(api, args.group, until_done=until_done, json_lines=args.json,
-                                 recent=LAST_EVENTS))
+                                 recent=LAST_EVENTS, say_waiting=True))
     except CliError as exc:
         return report(exc)
     except KeyboardInterrupt:
@@ -102,15 +102,19 @@ class Screen:
 
 async def follow(api: DaemonApi, group: str | None, *, until_done: bool = False, json_lines: bool = False,
                  out: TextIO | None = None, tty: bool | None = None,
-                 green_app: str | None = None, recent: int = 0) -> dict[str, Any] | None:
+                 green_app: str | None = None, recent: int = 0,
+                 say_waiting: bool = False) -> dict[str, Any] | None:
     """Follow the daemon until Ctrl-C (or, with `until_done`, until GROUP's deployment — the one
     of `green_app` when given — ends); the group's last status row. `recent`: start with the last
-    N events the daemon buffered."""
+    N events the daemon buffered. `say_waiting`: one line on stderr when GROUP has no deployment yet."""
     out = out or sys.stdout
     model = WatchModel(group)
     screen = Screen(out, model, tty=out.isatty() if tty is None else tty, json_lines=json_lines)
     changed = asyncio.Event()
-    await _refresh(api, group, screen)  # no daemon: one line, exit 3, before any stream
+    found = await _refresh(api, group, screen)  # no daemon: one line, exit 3, before any stream
+    if say_waiting and not found:
+        print(f"bluegreen: no deployment for group {group!r} yet; waiting for one (Ctrl-C to stop)",
+              file=sys.stderr, flush=True)
 
     async def listen() -> None:
         async for event in api.events(group, recent):
@@ -158,14 +162,16 @@ def _ended(model: WatchModel, group: str, green_app: str | None) -> bool:
     return green_app is None or view.row.get("green_app") == green_app
 
 
-async def _refresh(api: DaemonApi, group: str | None, screen: Screen) -> None:
+async def _refresh(api: DaemonApi, group: str | None, screen: Screen) -> bool:
+    """Read the status rows into the screen; False when GROUP has no deployment (yet)."""
     if group:
         try:
             row = await api.request("GET", f"/v1/deployments/{group}", f"status {group}")
         except ApiRefused as exc:
             if exc.status != 404:  # 404: no deployment for the group yet; keep watching
                 raise
-            return
+            return False
         screen.rows([row])
     else:
         screen.rows((await api.request("GET", "/v1/deployments", "status")).get("deployments", []))
+    return True

@@ -70,6 +70,13 @@ def _takes_name(mod: object) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # also while the command's modules are still being imported
+        return 130
+
+
+def _main(argv: list[str] | None) -> int:
     words = [a for a in (sys.argv[1:] if argv is None else argv) if not a.startswith("-")]
     parser = build_parser(only=words[0] if words and words[0] in COMMANDS else None)
     try:
@@ -80,7 +87,4 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return Exit.BAD_INPUT
     mod = importlib.import_module(args._module)
-    try:
-        return int(mod.run(args))
-    except KeyboardInterrupt:
-        return 130
+    return int(mod.run(args))

@@ -196,6 +196,8 @@ def command_refusal(intent: Intent, command: Command) -> str | None:
         return f"{intent.group} is not paused (phase {intent.phase.value})"
     if command is Command.PROMOTE and intent.promoted:
         return f"{intent.group} is already promoted"
+    if command is Command.PROMOTE and intent.phase is Phase.PAUSED:
+        return f"{intent.group} is paused ({intent.paused_reason}): resume it first"
     if command is Command.ABORT and intent.phase is Phase.PAUSED:
         return f"{intent.group} is already paused: {intent.paused_reason}"
     if command is Command.ROLLBACK and intent.phase is Phase.ROLLING_BACK:

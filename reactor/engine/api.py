@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 log = structlog.get_logger(__name__)
 
 MAX_HISTORY_LIMIT = 1000
+#: names the contract gives a command besides its own (`bluegreen pause` is the engine's abort)
+COMMAND_ALIASES = {"pause": Command.ABORT}
 
 
 class UnknownGroup(LookupError):
@@ -176,7 +178,8 @@ async def command(request: web.Request) -> web.Response:
     denied = _authorized(request)
     if denied is not None:
         return denied
-    group, cmd = request.match_info["group"], Command(request.match_info["command"])
+    group, asked = request.match_info["group"], request.match_info["command"]
+    cmd = COMMAND_ALIASES.get(asked) or Command(asked)
     peer = request.remote or "unknown"
     try:
         result = await request.app[CONTROL].command(group, cmd.value, source=f"api:{peer}")
@@ -199,7 +202,7 @@ def build_api(control: Control, bus: EventBus, metrics_: Metrics, *, token: str 
     app[CONTROL], app[BUS], app[METRICS], app[TOKEN] = control, bus, metrics_, token
     app[STREAMS] = StreamLimits(max_event_subscribers, heartbeat_s=heartbeat_s)
     app.on_shutdown.append(_end_streams)
-    commands = "|".join(c.value for c in Command)
+    commands = "|".join([*(c.value for c in Command), *COMMAND_ALIASES])
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)

@@ -92,6 +92,14 @@ class GroupController:
     def lease_lost(self) -> None:
         self._cached = None
         self._forget_drains()
+        self._forget_status()
+
+    def _forget_status(self) -> None:
+        """Another reactor acts for the group now: this one's status of an unfinished deployment
+        is stale from here on (the API answers from the stored intent instead)."""
+        if self.status is not None and not self.status.intent.finished:
+            self.status = None
+            self.deps.metrics.clear_phase(self.group)
 
     def _forget_drains(self) -> None:
         """Stop watching this group's drains: its lease is gone (the holder watches its own), or
@@ -109,6 +117,7 @@ class GroupController:
             dropped, self._unsaved_inputs = self._unsaved_inputs, ([], None)
             self._cached = None
             self._forget_drains()
+            self._forget_status()
             log.warning("lease lost: another reactor acts for the group; nothing sent",
                         holder=exc.holder, commands_dropped=len(dropped[0]))
             try:
@@ -140,6 +149,7 @@ class GroupController:
             self._cached = None
             held, raw = await d.backend.claim(self.group)  # lease and stored intent: one trip
             if not held:
+                self._forget_status()
                 return d.settings.state.lease_ttl_s / 2
             self._cached = self._stored(raw)
         r = d.clock.read()
@@ -156,6 +166,12 @@ class GroupController:
                      recorded=intent is stored.intent)
         if intent is None or intent.finished:
             self._forget_drains()  # e.g. another reactor ended the deployment this one watched
+            if self.status is not None and not self.status.intent.finished:
+                if stored.intent is not None and stored.intent.finished:  # ended by another reactor
+                    self.status = GroupStatus(stored.intent, (), {}, r.wall.timestamp())
+                    d.metrics.set_phase(self.group, stored.intent.phase.value)
+                else:
+                    self._forget_status()
             requeue = await self.pool.keep(apps, stored.intent, trigger, r)
             if replayed and stored.intent is not None and stored.intent.finished:
                 await self._finish(stored.intent, r)  # a finish cut short (crash, store error)

@@ -21,11 +21,33 @@ EPILOG = """examples:
 """
 
 
+def port(value: str) -> int:
+    """A TCP port for argparse: 0 (pick a free one) to 65535."""
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {value!r}") from None
+    if not 0 <= n <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0-65535, got {n}")
+    return n
+
+
+def positive_s(value: str) -> float:
+    """Seconds > 0 for argparse."""
+    try:
+        s = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}") from None
+    if not s > 0 or s == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds > 0, got {value}")
+    return s
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.epilog = EPILOG
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument(
-        "--port", type=int, default=8080, help="port to listen on; 0 picks a free one (default 8080)"
+        "--port", type=port, default=8080, help="port to listen on; 0 picks a free one (default 8080)"
     )
     p.add_argument(
         "--executor",
@@ -35,7 +57,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--standby-port",
-        type=int,
+        type=port,
         default=None,
         help="also run a standby that redirects /v2/events and proxies REST to this leader",
     )
@@ -43,9 +65,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dcos-auth", action="append", default=[], metavar="UID:PUBLIC_KEY_PEM",
                    help="DC/OS strict mode: serve POST /acs/api/v1/auth/login for this service account "
                         "(PEM text or file; repeatable) and require 'Authorization: token=...'")
-    p.add_argument("--token-ttl-s", type=float, default=432000.0,
+    p.add_argument("--token-ttl-s", type=positive_s, default=432000.0,
                    help="lifetime of the tokens --dcos-auth issues (default 432000 = 5 days)")
-    p.add_argument("--heartbeat-s", type=float, default=10.0, help="SSE heartbeat period (default 10)")
+    p.add_argument("--heartbeat-s", type=positive_s, default=10.0, help="SSE heartbeat period (default 10)")
     p.add_argument("--port-range", default="20000-29999", help="host ports for tasks (default 20000-29999)")
     p.add_argument(
         "--lenient",
@@ -58,7 +80,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="LIST",
         help="Marathon's --enable_features, comma-separated; task_killing shows TASK_KILLING on kills",
     )
-    p.add_argument("--log-level", default="info", help="log level (default info)")
+    p.add_argument("--log-level", default="info", type=str.lower,
+                   choices=("debug", "info", "warning", "error", "critical"), help="log level (default info)")
 
 
 def features_of(spec: str) -> tuple[str, ...]:
@@ -103,7 +126,10 @@ def run(args: argparse.Namespace) -> int:
 
     configure(fmt="auto", level=getattr(args, "log_level", "info"))
     try:
-        port_range = parse_port_range(args.port_range)
+        try:
+            port_range = parse_port_range(args.port_range)
+        except ValueError as exc:
+            raise ValueError(f"--port-range: {exc}") from None
         if args.credentials is not None and ":" not in args.credentials:
             raise ValueError("--credentials must be USER:PASS")
         del port_range

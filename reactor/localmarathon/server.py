@@ -85,7 +85,10 @@ ROUTES: list[tuple[str, str, Any]] = [
 
 def parse_port_range(spec: str) -> tuple[int, int]:
     first, _, last = spec.partition("-")
-    lo, hi = int(first), int(last or first)
+    try:
+        lo, hi = int(first), int(last or first)
+    except ValueError:
+        raise ValueError(f"bad port range {spec!r}: expected FIRST-LAST within 1-65535") from None
     if not 0 < lo <= hi < 65536:
         raise ValueError(f"bad port range {spec!r}: expected FIRST-LAST within 1-65535")
     return lo, hi

@@ -111,7 +111,7 @@ async def serve_until_signal(settings: SampleSettings) -> int:
     except OSError as exc:
         print(f"sample-app: cannot listen on {settings.host}:{settings.port}: {exc.strerror}",
               file=sys.stderr)
-        return 4
+        return 2  # as `local-marathon` on a taken port: bad usage (4 means Marathon unreachable)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
 

@@ -171,6 +171,12 @@ async def test_commands_with_the_right_token(api: Api, command: str) -> None:
     assert (group, got) == ("web", command) and source.startswith("api:")
 
 
+async def test_pause_is_the_contracts_name_for_abort(api: Api) -> None:
+    status, body = await post(api, "/v1/deployments/web/pause")
+    assert status == 202 and body["accepted"] is True and body["command"] == "abort"
+    assert api.control.received[0][:2] == ("web", "abort")
+
+
 async def test_command_on_group_with_slash(api: Api) -> None:
     status, _ = await post(api, "/v1/deployments/prod/api/abort")
     assert status == 202

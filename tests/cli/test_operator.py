@@ -98,8 +98,16 @@ async def test_deploy_with_a_daemon_hands_over_and_follows_it(tmp_path: Path) ->
             r = await cli("deploy", str(write_green(tmp_path, instances=2)), "--config", str(cfg),
                           timeout_s=60)
             writes = await c.writes()
+            # a group with no deployment: watch says it waits for one (not silence), Ctrl-C ends it
+            idle = await start_cli("watch", "nosuch", "--until-done", "--config", str(cfg))
+            assert idle.stderr is not None
+            said = (await asyncio.wait_for(idle.stderr.readline(), 30)).decode()
+            idle.send_signal(signal.SIGINT)
+            stopped = await finish(idle)
             assert await daemon.stop() == 0
         apps = await c.group_apps()
+    assert "no deployment for group 'nosuch' yet; waiting for one" in said, said
+    assert stopped.rc == 0 and "Traceback" not in stopped.err, stopped
     assert r.rc == 0, r
     lines = r.out.splitlines()
     assert lines[0].startswith("created GREEN /web") and "drives it; following" in lines[1], r.out

@@ -153,6 +153,12 @@ async def test_lease_taken_by_another_owner_ends_in_a_warning_and_no_write(tmp_p
             during = await rest.stats()
             assert all(during.get(w, 0) == before.get(w, 0) for w in WRITES), (before, during)
             assert not run.engine.backend.may_act(GROUP)
+            # what this reactor knew of the group is dropped: the holder's is the truth
+            assert run.engine.drains.observations() == {}
+            assert GROUP not in run.engine.controllers.status
+            rows = await run.engine.control().deployments()
+            assert [(r["group"], r["phase"]) for r in rows] == [(GROUP, "scaling_green")]
+            assert f'bluegreen_phase{{group="{GROUP}"' not in run.engine.metrics.render().decode()
         lost = [e for e in logs if e["event"].startswith("lease lost")]
         assert lost[0]["holder"] == "elsewhere:1:cafe0000" and lost[0]["log_level"] == "warning"
         assert not [e for e in logs if e.get("exc_info") or e["log_level"] in ("error", "critical")]

@@ -175,6 +175,8 @@ def test_killed_task_still_alive_is_killed_again_only_after_the_retry_delay() ->
 @pytest.mark.parametrize(("phase", "command", "refused"), [
     (Phase.SHIFTING, Command.RESUME, "is not paused"),
     (Phase.PAUSED, Command.ABORT, "already paused"),
+    (Phase.PAUSED, Command.PROMOTE, "resume it first"),  # else `promote` waits on a pause
+    (Phase.AWAITING_PROMOTION, Command.PROMOTE, None),
     (Phase.ROLLING_BACK, Command.ROLLBACK, "already rolling back"),
     (Phase.DONE, Command.ROLLBACK, "already ended"),
     (Phase.SHIFTING, Command.ABORT, None),

@@ -3,10 +3,12 @@ stderr naming the problem, the contract's exit code, no traceback."""
 
 from __future__ import annotations
 
+import asyncio
+import signal
 import socket
 from pathlib import Path
 
-from tests.cli.support import assert_one_line_error, cli
+from tests.cli.support import assert_one_line_error, cli, finish, start_cli
 from tests.waiting import free_port
 
 
@@ -79,3 +81,35 @@ async def test_credentials_in_a_marathon_url_stay_out_of_the_error_line(tmp_path
         "BLUEGREEN_MARATHON__REQUEST_TIMEOUT_S": "1"})
     assert r.rc == 4, r
     assert "pw-secret-1" not in r.err + r.out and "http://***@127.0.0.1" in r.err
+
+
+async def test_local_marathon_refuses_bad_numbers_before_listening() -> None:
+    cases = {("--port", "99999"): "0-65535", ("--standby-port", "-1"): "0-65535",
+             ("--heartbeat-s", "0"): "> 0", ("--heartbeat-s", "-1"): "> 0",
+             ("--log-level", "loud"): "invalid choice", ("--port-range", "garbage"): "--port-range"}
+    for argv, needle in cases.items():
+        r = await cli("local-marathon", "--port", "0", *argv)
+        # argparse's own refusals print the usage first, as for every command; then one line
+        last = [ln for ln in r.err.splitlines() if ln.strip()][-1]
+        assert r.rc == 2 and "Traceback" not in r.err and not r.out.strip(), r
+        assert argv[0] in last and needle in last, r
+
+
+async def test_sample_app_on_a_taken_port_is_bad_usage() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        r = await cli("sample-app", "--port", str(port))
+    assert_one_line_error(r, 2, f"127.0.0.1:{port}", "cannot listen")
+
+
+async def test_ctrl_c_at_any_moment_of_start_up_prints_no_traceback() -> None:
+    """While the command's modules are still being imported, and after: exit 130 (or the
+    command's own clean exit), never a KeyboardInterrupt traceback."""
+    for delay_s in (0.05, 0.1, 0.2, 0.4, 0.8):
+        proc = await start_cli("local-marathon", "--port", "0", "--executor", "virtual")
+        await asyncio.sleep(delay_s)
+        proc.send_signal(signal.SIGINT)
+        r = await finish(proc)
+        assert r.rc in (0, 130, -signal.SIGINT) and "Traceback" not in r.err, (delay_s, r)

@@ -43,3 +43,29 @@ def test_config_check_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     good = tmp_path / "good.toml"
     good.write_text("[lb]\ndriver = 'none'\n")
     assert main(["config", "check", str(good)]) == 0
+
+
+@pytest.mark.parametrize(("kind", "needle"), [("directory", "cannot read: Is a directory"),
+                                              ("latin-1", "not UTF-8 text")])
+def test_unreadable_config_file_is_one_line_and_exit_2(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], kind: str, needle: str) -> None:
+    path = tmp_path
+    if kind == "latin-1":
+        path = tmp_path / "latin1.toml"
+        path.write_bytes(b"\xff\xfe[lb]\n")
+    for argv in (["config", "check", str(path)], ["status", "--config", str(path), "web"]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert needle in err and "Traceback" not in err and len(err.strip().splitlines()) <= 2, err
+
+
+def test_environment_problems_name_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BLUEGREEN_LB", '{"driver":')
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert err.value.problems[0][0] == "BLUEGREEN_LB" and "not valid JSON" in err.value.problems[0][1]
+    monkeypatch.delenv("BLUEGREEN_LB")
+    monkeypatch.setenv("BLUEGREEN_DEPLOY__BATCH_SIZE", "abc")
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert err.value.problems[0][0] == "deploy.batch_size (from BLUEGREEN_DEPLOY__BATCH_SIZE)"
