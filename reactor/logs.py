@@ -94,6 +94,29 @@ def _redact_rendered(_logger: Any, _name: str, event: MutableMapping[str, Any]) 
     return event
 
 
+class ClientErrors(logging.Filter):
+    """A malformed request from a client (a header or URL over aiohttp's limits, a line that is
+    not HTTP) is that client's error, answered 400: one warning line naming it, not an error
+    with the parser's traceback in the daemon's log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if record.name == "aiohttp.server" and _is_bad_http(exc):
+            detail = " ".join(str(exc).split())  # one line, whatever the parser wrote
+            record.msg, record.args = f"{record.getMessage()} (answered 400): {detail}", ()
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
+def _is_bad_http(exc: BaseException | None) -> bool:
+    if exc is None:
+        return False
+    from aiohttp.http_exceptions import BadHttpMessage  # only once aiohttp logged something
+
+    return isinstance(exc, BadHttpMessage)
+
+
 class BurstLimit(logging.Filter):
     """Lets through at most `burst` records with the same (logger, message template) per
     `window_s`; the next one let through says how many were suppressed."""
@@ -145,6 +168,7 @@ def configure(fmt: str = "auto", level: str = "info", stream: Any = None) -> Non
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[structlog.stdlib.add_logger_name, *_processors()],
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer]))
+    handler.addFilter(ClientErrors())
     handler.addFilter(BurstLimit())
     root = logging.getLogger()
     for old in list(root.handlers):

@@ -3,16 +3,20 @@ reconnect lines for a Marathon URL that carries credentials; bursts of one line 
 
 from __future__ import annotations
 
+import asyncio
 import io
+import json
 import logging
 from collections.abc import Iterator
 
 import pytest
 import structlog
+from aiohttp import web
 
 from reactor import logs
 from reactor.adapters.marathon.client import MarathonClient
 from reactor.adapters.marathon.watcher import EventWatcher
+from reactor.engine.api import ApiServer
 from tests.waiting import free_port, wait_until
 
 
@@ -99,3 +103,20 @@ async def test_a_refused_event_stream_is_logged_without_its_long_query(output: i
     assert refused, lines
     assert all("event_type=" not in ln and len(ln) < 600 for ln in refused), refused
     assert all("/v2/events?..." in ln for ln in refused), refused
+
+
+async def test_a_malformed_client_request_is_one_warning_without_traceback(output: io.StringIO) -> None:
+    """A header over aiohttp's limit, sent to the daemon's API server: the client gets 400, the
+    log one warning line naming it (was: an error with the HTTP parser's traceback)."""
+    async with ApiServer(web.Application(), "127.0.0.1:0") as server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"GET /v1/deployments HTTP/1.1\r\nHost: x\r\nX-Long: " + b"a" * 70_000 + b"\r\n\r\n")
+        await writer.drain()
+        answer = await reader.read(100)
+        writer.close()
+        await wait_until(lambda: "aiohttp.server" in output.getvalue(), what="the server's log line")
+    assert answer.startswith(b"HTTP/1.0 400") or answer.startswith(b"HTTP/1.1 400"), answer
+    lines = [json.loads(ln) for ln in output.getvalue().splitlines() if "aiohttp.server" in ln]
+    assert len(lines) == 1 and lines[0]["level"] == "warning", lines
+    assert "answered 400" in lines[0]["event"] and "8190 bytes" in lines[0]["event"], lines
+    assert "exception" not in lines[0] and "Traceback" not in output.getvalue()
