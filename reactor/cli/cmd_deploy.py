@@ -33,7 +33,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                 "  curl -s $MARATHON/v2/apps/web | jq .app | bluegreen deploy - --set env.LEVEL=debug\n\n"
                 "With a daemon ('bluegreen run') answering at [api] listen, the daemon drives the\n"
                 "deployment and this command follows it live; without one, this command drives it itself.\n"
-                "Ctrl-C pauses the deployment and prints the commands that continue or roll it back.")
+                "Driving it itself, Ctrl-C (or SIGTERM) pauses the deployment and prints the commands that\n"
+                "continue or roll it back; following a daemon, Ctrl-C only stops following.\n"
+                "The instance count is BLUE's (label BLUEGREEN_TARGET_INSTANCES overrides it); the app's\n"
+                "own 'instances' counts only when there is no BLUE.")
     p.add_argument("app_json", metavar="APP.json",
                    help="Marathon app definition of the new version ('-' reads it from stdin)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",

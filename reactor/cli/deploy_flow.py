@@ -70,6 +70,7 @@ class DeployFlow:
         from reactor.adapters.marathon.configured import client_from_settings
         from reactor.adapters.marathon.errors import MarathonError
 
+        self._refuse_if_unfinished_locally()
         blue_desc, target = "unknown (Marathon not reachable)", self.definition.get("instances", 1)
         now = datetime.now(UTC)
         green_id, blue_id, known = self.definition["id"], None, False
@@ -98,6 +99,24 @@ class DeployFlow:
                 "app": green}
         print(json.dumps(plan, indent=2))
         return Exit.DONE
+
+    def _refuse_if_unfinished_locally(self) -> None:
+        """As `deploy` would (it reads the intent under the lease): an unfinished deployment of the
+        group in the local SQLite store is refused, read-only. (With ZooKeeper the dry run does not
+        connect to it; the real deploy still refuses.)"""
+        from reactor.adapters.store.errors import StoreError
+        from reactor.adapters.store.sqlite import StateStore
+
+        path = self.settings.state.path
+        if self.settings.coordination.backend.value != "sqlite" or not path.exists():
+            return
+        try:
+            with StateStore(path, owner="bluegreen-cli:dry-run") as store:
+                active = store.active_intents().get(self.group)
+        except StoreError as exc:
+            raise CliError(str(exc), Exit.BAD_INPUT) from None
+        if active:
+            raise _unfinished(self.group, active)
 
     async def create_green(self, *, handover: bool = False) -> str:
         """Create GREEN under the group's lease. `handover`: a daemon drives it, so no lease is
@@ -134,9 +153,7 @@ class DeployFlow:
                 self._lease_taken = True
             active = (await e.backend.active_intents()).get(self.group)
             if active:
-                phase = active.get("intent", {}).get("phase")
-                raise CliError(f"group {self.group} has an unfinished deployment (phase {phase}); "
-                               f"resume or roll it back first", Exit.BAD_INPUT)
+                raise _unfinished(self.group, active)
             ours, ids = await self._blue(e.client)
             # never reuse an id of the group's last deployment: the reactor would take the new
             # app for a side of that finished deployment and never start this one
@@ -173,6 +190,11 @@ class DeployFlow:
                                                          "outbox": []}, finished=False)
         self.say(f"created GREEN {self.green_id} (group {self.group}, target {self.target}, "
                  f"BLUE {self.blue_id or 'none'})")
+        asked = self.definition.get("instances")
+        if self.blue_id and isinstance(asked, int) and asked != self.target \
+                and L.target_instances_of(self.definition.get("labels") or {}) is None:
+            self.say(f"note: the target is BLUE's count ({self.target}), not the app's 'instances' "
+                     f"({asked}); to change it, set the label {L.TARGET_INSTANCES}")
         return self.green_id
 
     async def detach(self) -> None:
@@ -213,7 +235,7 @@ class DeployFlow:
             self.events = driver.events
             print(("\n" if self.tty else "") + interrupted_message(self.group, exc.phase, config),
                   file=sys.stderr)
-            return 130
+            return exc.exit_code
         finally:
             self.events = driver.events
             await self._stack.aclose()
@@ -259,3 +281,9 @@ def _plan_steps(green_id: str, target: int, batch: int, *, has_blue: bool) -> li
                 "done (first deploy: there is no BLUE to drain or delete)"]
     return [*steps, f"repeat {rounds}x: scale GREEN by {batch}, wait until healthy, add to the LB, "
                     f"drain {batch} BLUE task(s) until 0 pending operations, kill-and-scale", "delete BLUE"]
+
+
+def _unfinished(group: str, record: dict[str, Any]) -> CliError:
+    phase = record.get("intent", {}).get("phase")
+    return CliError(f"group {group} has an unfinished deployment (phase {phase}); resume or roll it "
+                    "back first", Exit.BAD_INPUT)

@@ -45,7 +45,7 @@ async def run_locally(settings: Any, group: str, cmd: str, api_cmd: str, *, json
                 outcome = await driver.run()
             except Interrupted as exc:
                 print(interrupted_message(group, exc.phase, config), file=sys.stderr)
-                return 130
+                return exc.exit_code
     ok = outcome == {"abort": "aborted", "rollback": "rolled_back"}.get(api_cmd, "completed")
     if json_output:
         print(json.dumps({"group": group, "command": cmd, "outcome": outcome, "driven_by": "cli"}))

@@ -24,11 +24,16 @@ PAUSE_BOUND_S = 10.0
 
 
 class Interrupted(Exception):
-    """Ctrl-C: the deployment was paused (or left as it was when the pause did not land)."""
+    """Ctrl-C or SIGTERM (`signum`): the deployment was paused (or left as it was when the pause
+    did not land), and the lease given back; `exit_code` is the shell's 128 + signal number."""
 
-    def __init__(self, phase: str) -> None:
+    def __init__(self, phase: str, signum: int = signal.SIGINT) -> None:
         super().__init__(phase)
         self.phase = phase
+        self.exit_code = 128 + int(signum)
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # a CI job cancelled sends SIGTERM: pause as on Ctrl-C
 
 
 class LocalDrive:
@@ -42,23 +47,26 @@ class LocalDrive:
         self.started = started
         self.events: list[Any] = []
         self._interrupted = asyncio.Event()
+        self._signum: int = signal.SIGINT
 
     async def run(self) -> str:
-        """The outcome; raises Interrupted after Ctrl-C (the deployment then paused)."""
+        """The outcome; raises Interrupted after Ctrl-C or SIGTERM (the deployment then paused)."""
         e = self.engine
         loop = asyncio.get_running_loop()
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(signal.SIGINT, self._interrupted.set)
+        for signum in STOP_SIGNALS:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signum, self._interrupt, signum)
         runner = asyncio.create_task(e.run(), name="engine")
         follower = asyncio.create_task(self._follow(), name="progress")
         try:
             outcome = await self._wait_end(runner)
             if outcome is None:
-                raise Interrupted(await self._pause())
+                raise Interrupted(await self._pause(), self._signum)
             return outcome
         finally:
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.remove_signal_handler(signal.SIGINT)
+            for signum in STOP_SIGNALS:
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.remove_signal_handler(signum)
             e.stop()
             with contextlib.suppress(Exception, asyncio.CancelledError):
                 await asyncio.wait_for(runner, 30)
@@ -67,6 +75,10 @@ class LocalDrive:
                 await follower
             if runner.done() and not runner.cancelled() and runner.exception() is not None:
                 raise runner.exception()  # type: ignore[misc]
+
+    def _interrupt(self, signum: int) -> None:
+        self._signum = signum
+        self._interrupted.set()
 
     async def _pause(self) -> str:
         """Record `abort` (pause) and wait, bounded, until the engine has applied it."""

@@ -156,13 +156,16 @@ async def test_pause_and_resume_answer_with_the_new_phase(tmp_path: Path) -> Non
     assert "pause" in abort_help.out and "Argo" in abort_help.out and "rollback" in abort_help.out
 
 
-@pytest.mark.parametrize(("way_out", "outcome"), [("resume", "completed"), ("rollback", "rolled_back")])
+@pytest.mark.parametrize(("way_out", "outcome", "signum"), [("resume", "completed", signal.SIGINT),
+                                                           ("rollback", "rolled_back", signal.SIGTERM)])
 async def test_ctrl_c_pauses_and_the_named_command_works_without_a_daemon(
-        tmp_path: Path, way_out: str, outcome: str) -> None:
+        tmp_path: Path, way_out: str, outcome: str, signum: int) -> None:
+    """Ctrl-C, or SIGTERM (a cancelled CI job), pauses the deployment and gives the lease back:
+    the command named right after works at once (a lease left held would answer exit 3)."""
     async with cluster(blue_instances=2) as c:
         cfg = write_config(tmp_path, c.url)
         proc = await start_cli("deploy", str(write_green(tmp_path, instances=2, health="healthy-after-3s")),
-                               "--config", str(cfg))
+                               "--config", str(cfg), "--set", "instances=3")
         assert proc.stdout is not None
         seen: list[str] = []
 
@@ -172,12 +175,17 @@ async def test_ctrl_c_pauses_and_the_named_command_works_without_a_daemon(
             assert line, "".join(seen)
             return "deployment.started" in line
         await wait_until(started, timeout_s=30, what="deploy's deployment.started line", interval_s=0)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         stopped = await finish(proc, timeout_s=30)
         apps_paused = await c.apps()
+        dry = await cli("deploy", str(write_green(tmp_path, name="next.json")), "--config", str(cfg),
+                        "--dry-run")
         after = await cli(way_out, GROUP, "--config", str(cfg), "--json", timeout_s=60)
         apps = await c.group_apps()
-    assert stopped.rc == 130, stopped
+    assert stopped.rc == 128 + signum, stopped
+    # the app asked for 3 instances; BLUE's count (2) is the target, and deploy says so
+    assert "note: the target is BLUE's count (2), not the app's 'instances' (3)" in "".join(seen), seen
+    assert_one_line_error(dry, 2, "unfinished deployment (phase paused)")  # as the real deploy
     assert f"interrupted: {GROUP} paused" in stopped.err, stopped
     assert f"bluegreen resume {GROUP} --config {cfg}" in stopped.err
     assert f"bluegreen rollback {GROUP} --config {cfg}" in stopped.err
