@@ -136,7 +136,7 @@ class DeployFlow:
 
         with marathon_errors():
             self._engine = await self._stack.enter_async_context(
-                Engine(_without_window(self.settings), only_groups={self.group}, api_optional=True))
+                Engine(without_window(self.settings), only_groups={self.group}, api_optional=True))
             e = self._engine
             await self._check_lb(e)
             if handover:
@@ -266,7 +266,7 @@ class DeployFlow:
         return Exit.DONE if outcome == Outcome.COMPLETED.value else Exit.NOT_DONE
 
 
-def _without_window(settings: Any) -> Any:
+def without_window(settings: Any) -> Any:
     """The in-process engine ends with this command: a rollback window needs a reactor that keeps
     running (the daemon), so `deploy` without one deletes BLUE right after the last shift."""
     deploy = settings.deploy.model_copy(update={"rollback_window_s": 0.0})

@@ -20,12 +20,15 @@ from reactor.cli.exitcodes import Exit
 
 async def run_locally(settings: Any, group: str, cmd: str, api_cmd: str, *, json_output: bool,
                       config: str | None) -> int:
+    from reactor.cli.deploy_flow import without_window
     from reactor.cli.local_drive import Interrupted, LocalDrive, interrupted_message
     from reactor.engine.api import CommandRejected, UnknownGroup
     from reactor.engine.engine import Engine
 
     with marathon_errors():
-        async with Engine(settings, only_groups={group}, serve_api=False) as e:
+        # as `deploy` without a daemon: no rollback window (it needs a reactor that keeps running;
+        # this command would otherwise sit silent through it)
+        async with Engine(without_window(settings), only_groups={group}, serve_api=False) as e:
             holder = await e.backend.holder(group)
             if holder is not None and holder != e.owner:
                 raise CliError(f"{cmd} {group}: another reactor acts for the group ({holder}) but its "

@@ -161,9 +161,11 @@ async def test_pause_and_resume_answer_with_the_new_phase(tmp_path: Path) -> Non
 async def test_ctrl_c_pauses_and_the_named_command_works_without_a_daemon(
         tmp_path: Path, way_out: str, outcome: str, signum: int) -> None:
     """Ctrl-C, or SIGTERM (a cancelled CI job), pauses the deployment and gives the lease back:
-    the command named right after works at once (a lease left held would answer exit 3)."""
+    the command named right after works at once (a lease left held would answer exit 3). With a
+    rollback window configured, the daemon-less commands end without one (as `deploy` does)."""
     async with cluster(blue_instances=2) as c:
         cfg = write_config(tmp_path, c.url)
+        cfg.write_text(cfg.read_text().replace("rollback_window_s = 0.0", "rollback_window_s = 600"))
         proc = await start_cli("deploy", str(write_green(tmp_path, instances=2, health="healthy-after-3s")),
                                "--config", str(cfg), "--set", "instances=3")
         assert proc.stdout is not None
