@@ -315,7 +315,7 @@ class Engine:
                 app = await self.client.get_app(app_id)
             except NotFound:
                 app = None
-            except MarathonError as exc:
+            except (MarathonError, ValueError) as exc:  # ValueError: an app body we cannot read
                 log.warning("app refresh failed; the next resync repairs it", app=app_id, error=str(exc))
                 return
             if self._app_events.get(app_id, 0) != seen:
@@ -337,7 +337,14 @@ class Engine:
     def spawn(self, coro: Coroutine[Any, Any, None], *, name: str) -> None:
         task = asyncio.get_running_loop().create_task(coro, name=name)
         self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        task.add_done_callback(self._background_done)
+
+    def _background_done(self, task: asyncio.Task[None]) -> None:
+        """A background duty's failure is one log line (not asyncio's 'exception was never
+        retrieved' at exit); what it was for is repaired by the next round or resync."""
+        self._background.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("background task failed", task=task.get_name(), error=f"{type(exc).__name__}: {exc}")
 
     def _count_request(self, method: str, route: str, status: int) -> None:
         self.request_counts[(method.upper(), route)] += 1

@@ -62,3 +62,21 @@ async def test_locked_store_sends_nothing_then_recovers(tmp_path: Path) -> None:
             assert (await _readyz(run.engine.api_port))[0] == 200  # type: ignore[arg-type]
     assert record["outcome"] == "completed"
     assert record["green_app"] == GREEN_ID
+
+
+async def test_a_failed_background_duty_is_one_error_line(tmp_path: Path) -> None:
+    """A background task of the engine (a gate's question, an app's re-read) that raises is
+    logged once with its name, not left as an unretrieved task exception."""
+    from structlog.testing import capture_logs
+
+    async def duty() -> None:
+        raise RuntimeError("boom")
+
+    async with local_marathon() as (lm, _rest):
+        async with running_engine(make_settings(tmp_path, lm.url)) as run:
+            with capture_logs() as logs:
+                run.engine.spawn(duty(), name="test-duty")
+                await wait_until(lambda: any(e["event"] == "background task failed" for e in logs),
+                                 what="the failure logged")
+    [line] = [e for e in logs if e["event"] == "background task failed"]
+    assert line["task"] == "test-duty" and line["error"] == "RuntimeError: boom", line
