@@ -9,6 +9,7 @@ import sqlite3
 from pathlib import Path
 
 import aiohttp
+from structlog.testing import capture_logs
 
 from tests.engine.harness import (
     BLUE_ID,
@@ -67,8 +68,6 @@ async def test_locked_store_sends_nothing_then_recovers(tmp_path: Path) -> None:
 async def test_a_failed_background_duty_is_one_error_line(tmp_path: Path) -> None:
     """A background task of the engine (a gate's question, an app's re-read) that raises is
     logged once with its name, not left as an unretrieved task exception."""
-    from structlog.testing import capture_logs
-
     async def duty() -> None:
         raise RuntimeError("boom")
 
