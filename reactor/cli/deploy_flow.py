@@ -33,7 +33,9 @@ class DeployFlow:
         self.settings = settings
         self.definition = definition
         labels = definition.get("labels") or {}
-        self.group = group or L.group_of(labels) or default_group(definition["id"])
+        self.group = L.group_of(labels) or default_group(definition["id"]) if group is None else group
+        if (problem := L.group_name_problem(self.group)) is not None:
+            raise CliError(problem, Exit.BAD_INPUT)
         self.batch_size = batch_size
         self.json_output = json_output
         self.quiet = quiet

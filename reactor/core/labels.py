@@ -68,6 +68,22 @@ def group_of(labels: Mapping[str, str]) -> str | None:
     return labels.get(GROUP) or labels.get(MLB_GROUP) or None
 
 
+GROUP_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.:/-")
+MAX_GROUP_LEN = 200
+
+
+def group_name_problem(group: str) -> str | None:
+    """Why `group` cannot name a group `deploy` creates (it goes into labels, URLs of the API, LB
+    backend names and ZooKeeper paths), or None."""
+    if not group.strip():
+        return "a group name must not be empty"
+    if len(group) > MAX_GROUP_LEN:
+        return f"a group name has at most {MAX_GROUP_LEN} characters, got {len(group)}"
+    if bad := sorted(set(group) - GROUP_CHARS):
+        return f"group {group!r}: only letters, digits and _ . : / - are allowed, not {''.join(bad)!r}"
+    return None
+
+
 def colour_of(labels: Mapping[str, str]) -> Colour | None:
     raw = (labels.get(COLOUR) or labels.get(MLB_COLOUR) or "").lower()
     return Colour(raw) if raw in ("blue", "green") else None

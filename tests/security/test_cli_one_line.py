@@ -113,3 +113,17 @@ async def test_ctrl_c_at_any_moment_of_start_up_prints_no_traceback() -> None:
         proc.send_signal(signal.SIGINT)
         r = await finish(proc)
         assert r.rc in (0, 130, -signal.SIGINT) and "Traceback" not in r.err, (delay_s, r)
+
+
+async def test_deploy_refuses_a_group_name_that_cannot_name_a_group(tmp_path: Path) -> None:
+    app = tmp_path / "app.json"
+    app.write_text('{"id": "/web", "cmd": "sleep 9"}')
+    for group, needle in (("BAD GROUP!", "only letters, digits"), ("", "must not be empty"),
+                          ("x" * 201, "at most 200")):
+        r = await cli("deploy", str(app), "--group", group, "--dry-run")
+        assert_one_line_error(r, 2, needle)
+    labelled = tmp_path / "labelled.json"
+    labelled.write_text('{"id": "/web", "cmd": "sleep 9", "labels": {"BLUEGREEN_GROUP": "a;b"}}')
+    assert_one_line_error(await cli("deploy", str(labelled), "--dry-run"), 2, "'a;b'")
+    ok = await cli("deploy", str(app), "--group", "prod/api-2.x", "--dry-run")
+    assert ok.rc == 0 and ok.json()["group"] == "prod/api-2.x", ok

@@ -81,9 +81,13 @@ async def test_watcher_lines_do_not_show_url_credentials(output: io.StringIO) ->
     async with MarathonClient([url]) as client, EventWatcher(
             client, on_event=lambda e: None, on_resync=lambda s: None, backoff_initial_s=0.01,
             backoff_max_s=0.02):
-        await wait_until(lambda: "reconnecting" in output.getvalue(), what="a reconnect line")
+        await wait_until(lambda: "retrying" in output.getvalue(), what="a retry line")
     text = output.getvalue()
     assert "pw-11" not in text, text
+    # never attached: said as such, at warning (not "lost; reconnecting" at info)
+    [first] = [json.loads(ln) for ln in text.splitlines() if "retrying" in ln][:1]
+    assert first["event"] == "cannot attach to marathon's event stream; retrying", first
+    assert first["level"] == "warning" and "reconnecting" not in text, text
 
 
 async def test_a_refused_event_stream_is_logged_without_its_long_query(output: io.StringIO) -> None:
@@ -97,7 +101,7 @@ async def test_a_refused_event_stream_is_logged_without_its_long_query(output: i
             MarathonClient([lm.url], username="ops", password="wrong") as client, \
             EventWatcher(client, on_event=lambda e: None, on_resync=lambda s: None,
                          event_types=EVENT_TYPES, backoff_initial_s=0.01, backoff_max_s=0.02):
-        await wait_until(lambda: output.getvalue().count("reconnecting") >= 2, what="reconnect lines")
+        await wait_until(lambda: output.getvalue().count("retrying") >= 2, what="retry lines")
     lines = output.getvalue().splitlines()
     refused = [ln for ln in lines if "/v2/events" in ln]
     assert refused, lines

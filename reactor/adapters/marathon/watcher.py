@@ -77,6 +77,7 @@ class EventWatcher:
         self.connects = 0  # streams that went live (for tests and metrics)
         self.resync_failures = 0  # resyncs (snapshot or on_resync) that failed: each reconnects
         self.last_error: str | None = None
+        self._attached = False  # the current attempt reached the stream (its resync began)
         self._stream_state = "disconnected"
         self._last_status: int = 0  # the last connect's HTTP status (401 = log in again)
 
@@ -129,6 +130,7 @@ class EventWatcher:
                 first = False
                 loop = asyncio.get_running_loop()
                 started = loop.time()
+                self._attached = False
                 try:
                     await self._stream_from_any(session)
                     reason = "stream ended"
@@ -141,7 +143,10 @@ class EventWatcher:
                 self.last_error = reason
                 if loop.time() - started >= self._healthy_reset_s:
                     self._backoff.reset()
-                log.info("marathon event stream lost; reconnecting", reason=reason)
+                if self._attached:
+                    log.info("marathon event stream lost; reconnecting", reason=reason)
+                else:  # never attached this time: Marathon unreachable, refusing, or no leader
+                    log.warning("cannot attach to marathon's event stream; retrying", reason=reason)
 
     async def _stream_from_any(self, session: aiohttp.ClientSession) -> None:
         errors = []
@@ -224,6 +229,7 @@ class EventWatcher:
                 if resync is None:
                     self.connects += 1
                     self._stream_state = "resyncing"
+                    self._attached = True
                     resync = asyncio.create_task(self._resync_then_flush(buffered, state, reader),
                                                  name="marathon_resync")
                 try:
