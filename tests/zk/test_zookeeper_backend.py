@@ -79,6 +79,8 @@ async def test_heartbeats_keep_an_idle_holder_trusted_past_the_session(zookeeper
 
 async def test_intent_is_fenced_by_the_lease(pair: tuple[ZooKeeperBackend, ...]) -> None:
     a, b = pair
+    with pytest.raises(LeaseLost, match="held by nobody"):  # only a holder saves, even when free
+        await a.save_intent("/g", {"step": 0}, finished=False)
     assert await a.acquire("/g")
     await a.save_intent("/g", {"step": 1}, finished=False)
     with pytest.raises(LeaseLost):
@@ -95,6 +97,7 @@ async def test_first_save_of_a_group_read_absent_is_one_round_trip(
     parent, create); the knowledge is a hint only: an intent written meanwhile by another
     process, or a root removed under us, still ends stored."""
     a, b = pair
+    assert await a.acquire("/warm")
     await a.save_intent("/warm", {"step": 0}, finished=False)  # the process's first: makes the parent
     assert await a.acquire("/new") and await a.load_intent("/new") is None
     ops = a._session.ops
@@ -103,13 +106,16 @@ async def test_first_save_of_a_group_read_absent_is_one_round_trip(
     ops = a._session.ops
     await a.save_intent("/new", {"step": 2}, finished=False)
     assert a._session.ops - ops == 1 and await b.load_intent("/new") == {"step": 2}
-    # read absent by `a`, then created by `b` (no lease of `a` on it): a's create fails, set wins
+    # read absent by `a`, then created by `b` while it held the lease: a's create fails, set wins
     assert await a.load_intent("/other") is None
+    assert await b.acquire("/other")
     await b.save_intent("/other", {"by": "b"}, finished=False)
+    await b.release("/other")
+    assert await a.acquire("/other")
     await a.save_intent("/other", {"by": "a"}, finished=False)
     assert await b.load_intent("/other") == {"by": "a"}
     # the whole root removed under a process that had made it: the first save fails, the next works
-    assert await a.load_intent("/third") is None
+    assert await a.acquire("/third") and await a.load_intent("/third") is None
     await asyncio.to_thread(a._session.client.delete, "/bluegreen/intents", recursive=True)
     with pytest.raises(StoreError):
         await a.save_intent("/third", {"step": 1}, finished=False)
@@ -147,6 +153,7 @@ async def test_saves_asked_for_together_go_in_one_transaction_each_still_fenced(
     groups = [f"/batch{i}" for i in range(6)]
     for g in groups:
         assert await a.acquire(g) and await a.load_intent(g) is None
+    assert await a.acquire("/batch-warm")
     await a.save_intent("/batch-warm", {"step": 0}, finished=False)  # makes the intents parent
     ops = a._session.ops
     await asyncio.gather(*(a.save_intent(g, {"step": 1, "g": g}, finished=False) for g in groups))
@@ -269,6 +276,7 @@ async def test_prune_by_age(zookeeper: ZooKeeperServer) -> None:
         assert await a.append_history(hist("/g", "old"))
         assert await a.claim_delivery("other:1", "slack")
         await a.record_command("/g", "pause", source="cli")
+        assert await a.acquire("/g")
         await a.save_intent("/g", {"kept": True}, finished=True)
         assert await a.prune(history_max=0, history_days=1) == {"history": 0, "deliveries": 0, "commands": 0}
     two_days_later = ZooKeeperBackend(zookeeper.hosts, owner="later", session_timeout_s=SESSION_S,
@@ -278,6 +286,23 @@ async def test_prune_by_age(zookeeper: ZooKeeperServer) -> None:
                                                                     "commands": 1}
         assert await later.list_history() == [] and await later.list_commands() == []
         assert await later.load_intent("/g") == {"kept": True}, "intents are never pruned"
+
+
+async def test_a_corrupt_znode_is_a_store_error_naming_it(pair: tuple[ZooKeeperBackend, ...]) -> None:
+    """Bytes written by another tool (or by hand with zkCli) where an intent or a history record
+    belongs: a StoreError naming the znode, `ok` False; never read as 'no intent'."""
+    a, b = pair
+    assert await a.acquire("/g")
+    await a.save_intent("/g", {"step": 1}, finished=False)
+    path = a._layout.intent("/g")
+    for raw, needle in ((b"\xff\xfenot json", "not JSON"), (b"[1, 2]", "not an object")):
+        await asyncio.to_thread(a._session.client.set, path, raw)
+        for read in (lambda: b.load_intent("/g"), b.active_intents):
+            with pytest.raises(StoreError, match=needle) as err:
+                await read()
+            assert path in str(err.value) and not b.ok and b.problem and "corrupt" in b.problem
+    await a.save_intent("/g", {"step": 2}, finished=False)  # the holder's next save repairs it
+    assert await b.load_intent("/g") == {"step": 2} and b.ok
 
 
 async def test_one_megabyte_limit_gives_a_clear_store_error(pair: tuple[ZooKeeperBackend, ...]) -> None:

@@ -17,7 +17,7 @@ import json
 from typing import Any
 from urllib.parse import quote, unquote
 
-from reactor.adapters.store.errors import InvalidRecord
+from reactor.adapters.store.errors import InvalidRecord, StoreError
 
 #: ZooKeeper refuses znodes over jute.maxbuffer (1 MiB by default); keep room for the request
 MAX_ZNODE_BYTES = 1_000_000
@@ -95,6 +95,13 @@ def encode(label: str, what: str, value: dict[str, Any]) -> bytes:
     return data
 
 
-def decode(data: bytes) -> dict[str, Any]:
-    value = json.loads(data.decode())
-    return value if isinstance(value, dict) else {}
+def decode(data: bytes, path: str) -> dict[str, Any]:
+    """The JSON object stored at znode `path`; StoreError naming it when the bytes are not one
+    (written by another tool, or by hand with zkCli): never read as empty, never a raw error."""
+    try:
+        value = json.loads(data.decode())
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise StoreError(path, f"corrupt record (not JSON: {exc})") from None
+    if not isinstance(value, dict):
+        raise StoreError(path, f"corrupt record (JSON {type(value).__name__}, not an object)")
+    return value

@@ -8,6 +8,7 @@ markers and their deployment's delivery claims). It must not touch intents or le
 from __future__ import annotations
 
 from reactor.adapters.store import zookeeper_layout as zl
+from reactor.adapters.store.errors import StoreError
 from reactor.adapters.store.zookeeper_state import ZkState
 
 
@@ -63,10 +64,15 @@ class ZkRetention(ZkState):
                 continue
             if rank >= excess and (cutoff is None or got[1].ctime / 1000.0 >= cutoff):
                 break  # this one and every newer one stay
-            deployment = str(zl.decode(got[0]).get("deployment_id"))
-            await self._delete(self._layout.history_id(group, deployment))
+            try:
+                deployment: str | None = str(zl.decode(got[0], f"{parent}/{child}").get("deployment_id"))
+            except StoreError:
+                deployment = None  # a corrupt record: deleted, it names no marker or claims
+            if deployment is not None:
+                await self._delete(self._layout.history_id(group, deployment))
             await self._delete(f"{parent}/{child}")
-            doomed.append(deployment)
+            if deployment is not None:
+                doomed.append(deployment)
         return doomed
 
     async def _forget_claims(self, deployments: list[str], cutoff: float | None) -> int:

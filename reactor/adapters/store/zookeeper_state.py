@@ -10,6 +10,7 @@ bounded per group (newest kept). It must not manage sessions or leases (zookeepe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -106,7 +107,13 @@ class ZkState:
     def _intent_read(self, group: str, got: tuple[bytes, Any] | None) -> dict[str, Any] | None:
         """The intent in a read of its znode (None: absent), remembered as existing or not."""
         self._known_intent(group, got is not None)
-        return None if got is None else zl.decode(got[0]).get("intent")
+        if got is None:
+            return None
+        try:
+            return zl.decode(got[0], self._layout.intent(group)).get("intent")
+        except StoreError as exc:  # read outside `_op`: report it the same way
+            self.ok, self.problem = False, str(exc)
+            raise
 
     def _known_intent(self, group: str, exists: bool | None) -> None:
         if exists is None:
@@ -197,9 +204,10 @@ class ZkState:
     async def _save_intent(self, group: str, data: bytes) -> None:
         lease = self._lease_node(group)
         if lease is None:
-            holder = await self.holder(group)
-            if holder is not None and holder != self.owner:
-                raise LeaseLost(group, holder)
+            # only a holder saves: every save checks its own lease znode in the same transaction.
+            # (A save after reading "nobody holds it" would be two steps, and a replica that took
+            # the lease between them would have its newer intent overwritten.)
+            raise LeaseLost(group, await self.holder(group))
         path, zk = self._layout.intent(group), self._session.client
         # the intent may not exist yet, or appear meanwhile; known absent, try creating first
         absent = self._intent_exists.get(group) is False
@@ -209,13 +217,12 @@ class ZkState:
                 await self._kz(lambda: zk.ensure_path_async(self._layout.intents()))
                 self._intents_dir_made = True
             tx = zk.transaction()
-            if lease is not None:
-                tx.check(lease, 0)
+            tx.check(lease, 0)
             tx.create(path, data) if mode == "create" else tx.set_data(path, data)
             results = await self._kz(tx.commit_async)
             if not any(isinstance(r, Exception) for r in results):
                 return
-            if lease is not None and isinstance(results[0], NoNodeError):
+            if isinstance(results[0], NoNodeError):
                 self._fenced_out(group)
                 raise LeaseLost(group, await self.holder(group))
             failed = results[-1]
@@ -227,8 +234,9 @@ class ZkState:
     async def active_intents(self) -> dict[str, dict[str, Any]]:
         async def read() -> dict[str, dict[str, Any]]:
             children = await self._children(self._layout.intents())
-            got = await asyncio.gather(*(self._get(f"{self._layout.intents()}/{c}") for c in children))
-            bodies = [zl.decode(g[0]) for g in got if g is not None]
+            paths = [f"{self._layout.intents()}/{c}" for c in children]
+            got = await asyncio.gather(*(self._get(p) for p in paths))
+            bodies = [zl.decode(g[0], p) for p, g in zip(paths, got, strict=True) if g is not None]
             return {b["group"]: b["intent"] for b in sorted(bodies, key=lambda b: str(b.get("group")))
                     if not b.get("finished") and "group" in b}
         result: dict[str, dict[str, Any]] = await self._op("read intents", read)
@@ -265,9 +273,11 @@ class ZkState:
                      companion: Callable[[dict[str, Any]], str] | None = None) -> None:
         children = sorted(await self._children(parent), key=zl.sequence)
         for child in children[:max(0, len(children) - keep)]:
-            if companion is not None and (got := await self._get(f"{parent}/{child}")) is not None:
-                await self._delete(companion(zl.decode(got[0])))
-            await self._delete(f"{parent}/{child}")
+            path = f"{parent}/{child}"
+            if companion is not None and (got := await self._get(path)) is not None:
+                with contextlib.suppress(StoreError):  # a corrupt record goes all the same
+                    await self._delete(companion(zl.decode(got[0], path)))
+            await self._delete(path)
 
     async def _newest(self, parent: str, group: str | None, limit: int) -> list[dict[str, Any]]:
         """The newest `limit` records of one group, or of every group (merged by creation)."""
@@ -279,9 +289,10 @@ class ZkState:
         for p in parents:
             children = sorted(await self._children(p), key=zl.sequence, reverse=True)[:limit]
             paths += [f"{p}/{c}" for c in children]
-        got = [g for g in await asyncio.gather(*(self._get(p) for p in paths)) if g is not None]
-        got.sort(key=lambda g: g[1].czxid, reverse=True)
-        return [zl.decode(data) for data, _ in got[:limit]]
+        read = await asyncio.gather(*(self._get(p) for p in paths))
+        got = [(p, g) for p, g in zip(paths, read, strict=True) if g is not None]
+        got.sort(key=lambda pg: pg[1][1].czxid, reverse=True)
+        return [zl.decode(g[0], p) for p, g in got[:limit]]
 
     async def list_history(self, group: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = await self._op(
