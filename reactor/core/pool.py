@@ -15,9 +15,11 @@ Pure: no I/O, no clock, no logging. The controller executes the actions and repo
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from reactor.core.actions import Action, LbAdd, LbDrain, LbRemove
+from reactor.core.ids import parse_task_id
 from reactor.core.observed import LbServerView, LbState, Observed, TaskPhase, TaskView
 
 
@@ -51,6 +53,25 @@ def place(server: LbServerView | None, task: TaskView, backup: bool) -> tuple[Ac
     if server.backup != backup:
         return (LbRemove(task_id=task.task_id), add) if server.idle else ()
     return (add,) if server.state in _OUT else ()
+
+
+def foreign_servers(task_ids: Iterable[str], group: str,
+                    group_of_app: Mapping[str, str | None]) -> frozenset[str]:
+    """The servers of a group's backend that are not the group's to change: one not named after
+    a Marathon task id (a server of the HAProxy config file that happens to be called `bg-...`),
+    or a task of an app of another group (a backend shared by two groups). `group_of_app` maps
+    every app Marathon has, by its safe id (`prod_web`), to its group (None: no group). A task of
+    an app Marathon no longer has stays the group's: a server left from a deleted app is removed."""
+    out = set()
+    for task_id in task_ids:
+        try:
+            safe = parse_task_id(task_id).instance.safe_app_id
+        except ValueError:
+            out.add(task_id)
+            continue
+        if safe in group_of_app and group_of_app[safe] != group:
+            out.add(task_id)
+    return frozenset(out)
 
 
 def converge(observed: Observed, serving: frozenset[str],

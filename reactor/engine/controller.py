@@ -23,6 +23,7 @@ import structlog
 
 from reactor.adapters.store.errors import LeaseLost, StoreError
 from reactor.core import actions as A
+from reactor.core import labels as L
 from reactor.core.adoption import backend_name, start_or_continue
 from reactor.core.deploy_events import DeployEvent, GateAnswer
 from reactor.core.history import history_record
@@ -81,6 +82,7 @@ class GroupController:
         self._gate_running = False
         self._store_failures = 0
         self.store_problem: str | None = None  # the last round failed on the store (for /readyz)
+        self.label_problem: str | None = None  # the last round met invalid BLUEGREEN_* labels
         self._definition = GreenDefinition(group, deps)  # for history: as posted, else read once
         self._views = AppViews()  # this group's app views, reused while unchanged
         self._policy: tuple[Any, Policy] | None = None  # (the GREEN App it was read from, policy)
@@ -125,6 +127,15 @@ class GroupController:
             except StoreError as err:
                 log.warning("state store failed while giving up a lost lease", error=str(err))
             return self.deps.settings.state.lease_ttl_s / 2
+        except L.LabelError as exc:
+            # labels anyone may set in Marathon (`deploy` validates its own): nothing is sent for
+            # the group until they are fixed; the fix (an app update) raises an event
+            self._cached = None
+            if str(exc) != self.label_problem:
+                log.warning("invalid BLUEGREEN_* labels: nothing is done for the group until they "
+                            "are fixed", error=str(exc))
+            self.label_problem = str(exc)
+            return None
         except StoreError as exc:
             self._cached = None  # re-read after recovery: what we saved last is the truth
             (commands, gate_answer), self._unsaved_inputs = self._unsaved_inputs, ([], None)
@@ -139,6 +150,7 @@ class GroupController:
             return delay
         self._store_failures = 0
         self.store_problem = None
+        self.label_problem = None
         return requeue
 
     async def _round(self, trigger: tuple[str, float] | None) -> float | None:
@@ -375,7 +387,6 @@ class GroupController:
         return observed, decision, actions
 
     def _target(self, green: Any) -> GroupTarget:
-        from reactor.core import labels as L
         s = self.deps.settings
         o = L.overrides_of(green.labels) if green is not None else L.Overrides()
         return GroupTarget(group=self.group,

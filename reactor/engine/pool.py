@@ -16,10 +16,12 @@ import structlog
 from reactor.adapters.lb.base import PoolServer
 from reactor.adapters.lb.errors import LbError
 from reactor.core import actions as A
+from reactor.core import labels as L
 from reactor.core.adoption import backend_name, serving_apps
+from reactor.core.ids import safe_app_id
 from reactor.core.intent import Intent
 from reactor.core.models import App
-from reactor.core.pool import converge
+from reactor.core.pool import converge, foreign_servers
 from reactor.engine.deps import Deps, Reading
 from reactor.engine.executor import Executor, GroupTarget
 from reactor.engine.observe import build_observed, port_index_for
@@ -37,6 +39,7 @@ class PoolKeeper:
         self.deps = deps
         self.executor = Executor(deps, on_gate=lambda _g, _a: None)
         self.fail_open: tuple[str, ...] = ()  # shown by `status`
+        self._foreign_said: tuple[str, frozenset[str]] | None = None
         self.serving: tuple[str, ...] = ()
         self.healthy = 0
 
@@ -44,11 +47,27 @@ class PoolKeeper:
         if self.deps.settings.lb.driver.value == "none":
             return None, True
         try:
-            return await self.deps.lb.observe(backend), True
+            pool = await self.deps.lb.observe(backend)
         except LbError as exc:
             log.warning("load balancer unavailable; LB steps wait", backend=backend, error=str(exc))
             self.deps.metrics.count_lb_error("observe", type(exc).__name__)
             return {}, False
+        return self._ours(pool, backend), True
+
+    def _ours(self, pool: dict[str, PoolServer], backend: str) -> dict[str, PoolServer]:
+        """The servers this group may change (see `foreign_servers`); the others are left alone,
+        said once per backend and set of servers."""
+        if not pool:
+            return pool
+        groups = {safe_app_id(a.id): L.group_of(a.labels) for a in self.deps.view.apps()}
+        foreign = foreign_servers(pool, self.group, groups)
+        if not foreign:
+            return pool
+        if (backend, foreign) != self._foreign_said:
+            self._foreign_said = (backend, foreign)
+            log.warning("LB backend holds servers that are not this group's: left alone",
+                        backend=backend, servers=sorted(foreign)[:10], count=len(foreign))
+        return {t: s for t, s in pool.items() if t not in foreign}
 
     async def keep(self, apps: Sequence[App], last: Intent | None, trigger: tuple[str, float] | None,
                    r: Reading) -> float | None:

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from structlog.testing import capture_logs
+
 from tests.engine.harness import (
     BLUE_ID,
     GREEN_ID,
+    GROUP,
     blue_def,
     green_def,
     haproxy_pool,
@@ -66,3 +69,29 @@ async def test_an_allowed_backend_is_served(tmp_path: Path) -> None:
             async def served() -> bool:
                 return sum(s.state.value == "ready" for s in (await lb.observe("web")).values()) == 2
             await wait_until(served, what="the group at rest put into service")
+
+
+async def test_invalid_labels_set_in_marathon_are_one_warning_and_no_write(tmp_path: Path) -> None:
+    """A GREEN created in Marathon directly (not by `deploy`, which validates its labels) with a
+    BLUEGREEN_* label that cannot be read: one warning naming it, nothing sent, no traceback
+    (each round used to fail in the work queue, retried forever)."""
+    async with local_marathon() as (lm, rest):
+        await rest.create(blue_def(2))
+        await rest.wait_app_healthy(BLUE_ID, 2)
+        async with running_engine(make_settings(tmp_path, lm.url)) as run:
+            await wait_until(lambda: run.engine.synced_once, what="engine synced")
+            before = await rest.stats()
+            with capture_logs() as logs:
+                await rest.create(green_def(2, extra={"BLUEGREEN_BATCH_SIZE": "0"}))
+                await wait_until(lambda: any(e["event"].startswith("invalid BLUEGREEN_* labels")
+                                             for e in logs), what="the warning")
+                for k in range(3):  # later rounds of the group say nothing new
+                    run.engine.mark({GROUP}, f"test.{k}")
+                    await wait_until(lambda: len(run.engine.queue) == 0 and run.engine.queue.in_flight == 0,
+                                     what="rounds done")
+            after = await rest.stats()
+    said = [e for e in logs if e["event"].startswith("invalid BLUEGREEN_* labels")]
+    assert len(said) == 1 and "BLUEGREEN_BATCH_SIZE" in said[0]["error"], said
+    assert not [e for e in logs if e.get("exc_info") or e["log_level"] in ("error", "critical")], logs
+    writes = ("PUT /v2/apps/{id}", "POST /v2/tasks/delete", "DELETE /v2/apps/{id}")
+    assert all(after.get(w, 0) == before.get(w, 0) for w in writes), (before, after)
