@@ -111,3 +111,18 @@ def converge(observed: Observed, serving: frozenset[str],
     else:
         actions.extend(LbDrain(task_id=tid) for tid in bad)
     return PoolPlan(tuple(actions), kept, len(wanted), tuple(waits))
+
+
+_RANK: dict[type, int] = {LbDrain: 0, LbAdd: 1, LbRemove: 2}
+
+
+def batches(actions: Iterable[Action]) -> list[tuple[Action, ...]]:
+    """The pool changes as independent batches, one per task (its own order kept: a backup flag
+    flip is a remove then an add), the most urgent first: unhealthy tasks out, then tasks in,
+    then dead servers removed. A removal can wait on sessions still attached (HAProxy refuses to
+    delete a busy server) or fail; it must not hold back taking an unhealthy task out."""
+    by_task: dict[str, list[Action]] = {}
+    for a in actions:
+        by_task.setdefault(getattr(a, "task_id", ""), []).append(a)
+    ordered = sorted(by_task.values(), key=lambda acts: min(_RANK.get(type(a), 1) for a in acts))
+    return [tuple(acts) for acts in ordered]

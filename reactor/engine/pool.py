@@ -21,7 +21,7 @@ from reactor.core.adoption import backend_name, serving_apps
 from reactor.core.ids import safe_app_id
 from reactor.core.intent import Intent
 from reactor.core.models import App
-from reactor.core.pool import converge, foreign_servers
+from reactor.core.pool import batches, converge, foreign_servers
 from reactor.engine.deps import Deps, Reading
 from reactor.engine.executor import Executor, GroupTarget
 from reactor.engine.observe import build_observed, port_index_for
@@ -92,14 +92,21 @@ class PoolKeeper:
             return LB_RETRY_S if plan.flag_waits else None
         target = GroupTarget(group=self.group, backend=backend, drain_path="", drain_metric="",
                              drain_timeout_s=0.0)
-        out = await self.executor.execute(target, plan.actions)
-        for action in plan.actions[:out.done]:
+        done: list[A.Action] = []
+        failed = False
+        first_write_at: float | None = None
+        for batch in batches(plan.actions):  # one task's failure holds back no other task's
+            out = await self.executor.execute(target, batch)
+            done.extend(batch[:out.done])
+            failed = failed or out.failed is not None
+            if first_write_at is None:
+                first_write_at = out.first_write_at
+        for action in done:
             d.metrics.count_pool_change(action.kind)
-        if trigger is not None and out.first_write_at is not None:
-            d.on_reaction(f"pool:{trigger[0]}", max(0.0, out.first_write_at - trigger[1]))
-        log.info("pool follows the serving app", backend=backend, changes=out.done,
-                 **_summary(plan.actions[:out.done]))
-        return LB_RETRY_S if out.failed is not None else None
+        if trigger is not None and first_write_at is not None:
+            d.on_reaction(f"pool:{trigger[0]}", max(0.0, first_write_at - trigger[1]))
+        log.info("pool follows the serving app", backend=backend, changes=len(done), **_summary(done))
+        return LB_RETRY_S if failed else None
 
     def _note_fail_open(self, kept: tuple[str, ...], backend: str) -> None:
         if kept:

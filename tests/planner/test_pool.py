@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from reactor.core.actions import LbAdd
+from reactor.core.actions import LbAdd, LbDrain, LbRemove
 from reactor.core.observed import LbServerView, LbState, TaskPhase
-from reactor.core.pool import converge
+from reactor.core.pool import batches, converge
 
 from .test_rules import GREEN, _app, _obs, _task
 
@@ -71,3 +71,14 @@ def test_no_lb_no_changes() -> None:
     t = _task(GREEN, 1)
     obs = _obs(_app(GREEN, [t]), ready=[]).model_copy(update={"lb": None})
     assert converge(obs, SERVING).actions == ()
+
+
+def test_batches_put_unhealthy_tasks_out_first_and_dead_servers_last() -> None:
+    """A dead server's removal can wait on attached sessions or fail: it comes last, alone, and
+    a backup flag flip (remove then add of one task) keeps its order."""
+    plan = [LbRemove(task_id="dead"), LbAdd(task_id="new", host="h", port=1),
+            LbRemove(task_id="flip"), LbAdd(task_id="flip", host="h", port=2, backup=True),
+            LbDrain(task_id="sick")]
+    assert batches(plan) == [(LbDrain(task_id="sick"),), (LbAdd(task_id="new", host="h", port=1),),
+                             (LbRemove(task_id="flip"), LbAdd(task_id="flip", host="h", port=2, backup=True)),
+                             (LbRemove(task_id="dead"),)]
