@@ -107,6 +107,8 @@ class LbSettings(_Section):
     command: LbCommandSettings = Field(default_factory=LbCommandSettings)
     # backends the reactor may touch (names after templating; fnmatch patterns); empty = any
     allowed_backends: list[str] = Field(default_factory=list)
+    # which of a task's ports takes the traffic (None: [drain] port_index, the same port)
+    port_index: int | None = Field(None, ge=0)
 
 
 class DrainSource(StrEnum):

@@ -41,6 +41,7 @@ OVERRIDE_LABELS: dict[str, str] = {
     "BLUEGREEN_ON_DRAIN_TIMEOUT": "on_drain_timeout",
     "BLUEGREEN_HEALTH_TIMEOUT_S": "health_timeout_s",
     "BLUEGREEN_LB_BACKEND": "lb_backend",
+    "BLUEGREEN_LB_PORT_INDEX": "lb_port_index",
 }
 
 
@@ -57,6 +58,7 @@ class Overrides(BaseModel):
     on_drain_timeout: str | None = Field(None, pattern="^(pause|rollback|force)$")
     health_timeout_s: float | None = Field(None, gt=0)
     lb_backend: str | None = Field(None, min_length=1)
+    lb_port_index: int | None = Field(None, ge=0)
 
 
 class LabelError(ValueError):

@@ -44,11 +44,19 @@ class TaskView(_Frozen):
     task_id: str
     app_id: str
     host: str
-    port: int | None = None  # at the app's drain/LB port index
+    port: int | None = None  # at the app's drain port index (its metrics)
+    lb_port: int | None = None  # at its LB port index (its traffic); given only `port`: the same
     state: TaskPhase
     healthy: bool | None = None  # None = unknown; never counts as healthy
     version: str = ""
     started_at: datetime | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lb_port_defaults_to_port(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "lb_port" not in data:
+            return {**data, "lb_port": data.get("port")}
+        return data
 
     @property
     def alive(self) -> bool:

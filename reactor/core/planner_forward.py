@@ -135,7 +135,7 @@ def _pool_green(step: Step, green: AppView) -> None:
     for t in green.healthy_tasks():
         srv = obs.server(t.task_id)
         if obs.lb is not None and (srv is None or srv.state in (LbState.DRAIN, LbState.MAINT)):
-            step.act(LbAdd(task_id=t.task_id, host=t.host, port=t.port))
+            step.act(LbAdd(task_id=t.task_id, host=t.host, port=t.lb_port))
         elif srv is not None and srv.state is LbState.DOWN:
             step.block(f"LB reports GREEN task {t.task_id} down")
         if t.task_id not in i.pooled:
@@ -157,7 +157,7 @@ def _repool_blue(step: Step, blue: AppView) -> None:
         return
     for t in blue.healthy_tasks():
         if t.task_id not in (*i.draining, *i.killed, *i.standby) and obs.server(t.task_id) is None:
-            step.act(LbAdd(task_id=t.task_id, host=t.host, port=t.port))
+            step.act(LbAdd(task_id=t.task_id, host=t.host, port=t.lb_port))
             step.requeue_in(LB_READY_RECHECK_S)
 
 

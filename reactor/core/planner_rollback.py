@@ -49,7 +49,7 @@ def _return_blue_drains(step: Step, blue: AppView | None, green: AppView | None)
         if task is not None and task.alive and obs.lb is not None:
             srv = obs.server(task_id)
             if srv is None or srv.state is not LbState.READY:
-                step.act(LbAdd(task_id=task_id, host=task.host, port=task.port))
+                step.act(LbAdd(task_id=task_id, host=task.host, port=task.lb_port))
         elif obs.lb is not None and task_id in obs.lb:
             step.act(LbRemove(task_id=task_id))
         if task_id in obs.drains:

@@ -45,9 +45,9 @@ def place(server: LbServerView | None, task: TaskView, backup: bool) -> tuple[Ac
     whose backup flag is wrong for the role cannot be flipped in place: it is removed and added
     again, but only with no session attached (one that carries work, possibly as the only
     capacity, keeps serving with the old flag until it is idle)."""
-    if task.port is None:
+    if task.lb_port is None:
         return ()
-    add = LbAdd(task_id=task.task_id, host=task.host, port=task.port, backup=backup)
+    add = LbAdd(task_id=task.task_id, host=task.host, port=task.lb_port, backup=backup)
     if server is None:
         return (add,)
     if server.backup != backup:

@@ -8,6 +8,7 @@ Reads nothing itself: every input is handed in by the reconciler.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 
 from reactor.adapters.drain.models import DrainObservation
@@ -75,15 +76,24 @@ def newest_app(apps: Iterable[App]) -> App | None:
     return max(dated, key=lambda x: (x[0], x[1]))[2] if dated else None
 
 
-def port_index_for(settings: Settings, app: App | None) -> int:
-    if app is not None:
-        o = L.overrides_of(app.labels)
-        if o.drain_port_index is not None:
-            return o.drain_port_index
-    return settings.drain.port_index
+@dataclass(frozen=True, slots=True)
+class PortIndexes:
+    """Which of a task's ports the drain watcher reads (its metrics) and the LB sends traffic to."""
+
+    drain: int
+    lb: int
 
 
-def app_view(view: ClusterView, app: App, port_index: int) -> AppView:
+def port_index_for(settings: Settings, app: App | None) -> PortIndexes:
+    """The app's labels (BLUEGREEN_DRAIN_PORT_INDEX, BLUEGREEN_LB_PORT_INDEX), else the config;
+    the LB's index is the drain's unless set (one port for both, the default)."""
+    o = L.overrides_of(app.labels) if app is not None else L.Overrides()
+    drain = o.drain_port_index if o.drain_port_index is not None else settings.drain.port_index
+    lb = o.lb_port_index if o.lb_port_index is not None else settings.lb.port_index
+    return PortIndexes(drain, drain if lb is None else lb)
+
+
+def app_view(view: ClusterView, app: App, port_index: PortIndexes) -> AppView:
     """One app as the planner sees it. Built with `model_construct`: every value comes typed from
     the view's models (validated when they were parsed), and this runs for every app of a group
     in every round (validation was a fifth of a round's time with 50 groups deploying)."""
@@ -100,12 +110,12 @@ class AppViews:
     be reused by another while it is compared; entries not used by the last build are dropped."""
 
     def __init__(self) -> None:
-        self._tasks: dict[str, tuple[Task, bool | None, int, TaskView]] = {}
-        self._apps: dict[str, tuple[App, int, tuple[TaskView, ...], tuple[str, ...], AppView]] = {}
+        self._tasks: dict[str, tuple[Task, bool | None, PortIndexes, TaskView]] = {}
+        self._apps: dict[str, tuple[App, PortIndexes, tuple[TaskView, ...], tuple[str, ...], AppView]] = {}
 
-    def build(self, view: ClusterView, apps: Iterable[App], port_index: int) -> tuple[AppView, ...]:
-        tasks_now: dict[str, tuple[Task, bool | None, int, TaskView]] = {}
-        apps_now: dict[str, tuple[App, int, tuple[TaskView, ...], tuple[str, ...], AppView]] = {}
+    def build(self, view: ClusterView, apps: Iterable[App], port_index: PortIndexes) -> tuple[AppView, ...]:
+        tasks_now: dict[str, tuple[Task, bool | None, PortIndexes, TaskView]] = {}
+        apps_now: dict[str, tuple[App, PortIndexes, tuple[TaskView, ...], tuple[str, ...], AppView]] = {}
         out = []
         for app in apps:
             task_views = []
@@ -132,11 +142,13 @@ def _same(a: tuple[TaskView, ...], b: tuple[TaskView, ...]) -> bool:
     return len(a) == len(b) and all(x is y for x, y in zip(a, b, strict=True))
 
 
-def task_view(t: Task, app_id: str, port_index: int, healthy: bool | None) -> TaskView:
+def task_view(t: Task, app_id: str, port_index: PortIndexes, healthy: bool | None) -> TaskView:
     phase = TaskPhase.TERMINAL if t.state.is_terminal else _PHASE.get(t.state, TaskPhase.STAGING)
+    ports = t.ports
     return TaskView.model_construct(
         task_id=t.id, app_id=app_id, host=t.host,
-        port=t.ports[port_index] if len(t.ports) > port_index else None,
+        port=ports[port_index.drain] if len(ports) > port_index.drain else None,
+        lb_port=ports[port_index.lb] if len(ports) > port_index.lb else None,
         state=phase, healthy=healthy, version=t.version or "",
         started_at=L.parse_timestamp(t.started_at) if t.started_at else None)
 
@@ -162,7 +174,7 @@ def drain_views(obs: Mapping[str, DrainObservation]) -> dict[str, DrainView]:
                                            timed_out=o.timed_out) for tid, o in obs.items()}
 
 
-def build_observed(*, view: ClusterView, group: str, apps: list[App], port_index: int,
+def build_observed(*, view: ClusterView, group: str, apps: list[App], port_index: PortIndexes,
                    pool: Mapping[str, PoolServer] | None, lb_available: bool,
                    drains: Mapping[str, DrainObservation], failed: Iterable[str],
                    now: datetime, memo: AppViews | None = None) -> Observed:

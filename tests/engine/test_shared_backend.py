@@ -1,8 +1,11 @@
-"""A group's LB backend may hold servers that are not the group's: one of the HAProxy config
-file that happens to be named `bg-...`, or the tasks of another group sharing the backend. The
-pool at rest leaves them alone (it used to remove them as tasks Marathon no longer had); a
-server left from a task of an app Marathon no longer has is still removed. Real embedded
-Marathon, real HAProxy, the production Engine."""
+"""The servers a group puts in its LB backend, and the ones it leaves alone.
+
+The backend may hold servers that are not the group's: one of the HAProxy config file that
+happens to be named `bg-...`, or the tasks of another group sharing the backend. The pool at rest
+leaves them alone (it used to remove them as tasks Marathon no longer had); a server left from a
+task of an app Marathon no longer has is still removed. A task's traffic goes to the port of
+`[lb] port_index`, its metrics are read at `[drain] port_index`. Real embedded Marathon, real
+HAProxy, the production Engine."""
 
 from __future__ import annotations
 
@@ -62,3 +65,25 @@ async def test_servers_of_another_group_or_the_config_file_stay(tmp_path: Path) 
     assert "static1" in pool and pool["static1"].state.value == "ready", pool
     said = [e for e in logs if e["event"].startswith("LB backend holds servers that are not this group's")]
     assert said and said[0]["count"] == 2 and said[0]["backend"] == "web", said
+
+
+async def test_the_lb_port_index_sends_traffic_to_its_port_not_the_metrics_port(tmp_path: Path) -> None:
+    """An app serving on PORT0 with its metrics on PORT1: `[drain] port_index = 1` no longer puts
+    the traffic on PORT1 when `[lb] port_index = 0` says where it goes."""
+    ports = [{"port": 0, "name": "http"}, {"port": 0, "name": "metrics"}]
+    two_ports = {**blue_def(2), "portDefinitions": ports}
+    async with local_marathon() as (lm, rest), haproxy_pool(tmp_path) as (proxy, lb):
+        await rest.create(two_ports)
+        await rest.wait_app_healthy(BLUE_ID, 2)
+        settings = make_settings(tmp_path, lm.url, drain={"port_index": 1}, lb={
+            "driver": "haproxy", "haproxy": {"socket": str(proxy.sock)}, "port_index": 0})
+        async with running_engine(settings):
+            tasks = {t["id"]: t["ports"] for t in (await rest.apps())[BLUE_ID]["tasks"]}
+
+            async def served() -> bool:
+                pool = await lb.observe("web")
+                return set(pool) == set(tasks) and all(s.state.value == "ready" for s in pool.values())
+            await wait_until(served, what="BLUE's tasks in the pool")
+            pool = await lb.observe("web")
+    assert {t: s.port for t, s in pool.items()} == {t: ports[0] for t, ports in tasks.items()}, (pool, tasks)
+    assert all(len(ports) == 2 and ports[0] != ports[1] for ports in tasks.values()), tasks
