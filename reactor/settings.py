@@ -172,6 +172,8 @@ class ApiSettings(_Section):
     @model_validator(mode="after")
     def _guarded(self) -> ApiSettings:
         host, _ = parse_listen(self.listen)
+        if self.token is not None and not self.token.get_secret_value().strip():
+            raise ValueError("api.token is empty: an empty token would turn authentication off")
         if not is_loopback(host) and self.token is None and self.token_file is None:
             raise ValueError(f"api.token (or api.token_file) is required: listen {self.listen!r} "
                              "is not a loopback address, and the API would be open to the network")
@@ -399,7 +401,16 @@ def file_problems(settings: Settings) -> list[tuple[str, str]]:
         for key, value in model:
             if key.endswith("_file") and isinstance(value, Path) and not _readable(value):
                 out.append((f"{section}.{key}", f"cannot read {str(value)!r}"))
+            elif key.endswith("token_file") and isinstance(value, Path) and not _has_text(value):
+                out.append((f"{section}.{key}", f"{str(value)!r} is empty: no token to send or to check"))
     return out
+
+
+def _has_text(path: Path) -> bool:
+    try:
+        return bool(path.read_text(encoding="utf-8").strip())
+    except (OSError, UnicodeDecodeError):
+        return True  # unreadable is reported as such; not UTF-8 is the token's own business
 
 
 def _readable(path: Path) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 from typing import Any
 
 from reactor.cli import render
@@ -65,12 +66,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _history(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    if settings.coordination.backend.value != "sqlite":  # the history lives with the replicas
-        query = f"?group={args.group}&limit={HISTORY_LIMIT}" if args.group else f"?limit={HISTORY_LIMIT}"
-        body = asyncio.run(DaemonApi.from_settings(settings).request("GET", "/v1/history" + query, "history"))
-        rows = list(body.get("history", []))
-    else:
-        rows = read_history(settings, args.group, HISTORY_LIMIT)
+    rows = read_history(settings, args.group, HISTORY_LIMIT)
     if args.json:
         print(json.dumps({"history": rows}, indent=2, default=str))
     else:
@@ -79,10 +75,14 @@ def _history(args: argparse.Namespace) -> int:
 
 
 def read_history(settings: Any, group: str | None, limit: int) -> list[dict[str, Any]]:
-    """Finished deployments from the local state store, newest first (no daemon needed)."""
+    """Finished deployments, newest first, from the state store itself (no daemon needed): the
+    local SQLite file, or ZooKeeper where the replicas keep it. The records keep GREEN's whole
+    definition (for `undo`), which the daemon's HTTP API does not serve."""
     from reactor.adapters.store.errors import StoreError
     from reactor.adapters.store.sqlite import StateStore
 
+    if settings.coordination.backend.value == "zookeeper":
+        return asyncio.run(_zookeeper_history(settings, group, limit))
     path = settings.state.path
     if not path.exists():
         return []
@@ -91,6 +91,22 @@ def read_history(settings: Any, group: str | None, limit: int) -> list[dict[str,
             return store.list_history(group, limit)
     except StoreError as exc:
         raise CliError(f"cannot read the history in {path}: {exc}", Exit.BAD_INPUT) from None
+
+
+async def _zookeeper_history(settings: Any, group: str | None, limit: int) -> list[dict[str, Any]]:
+    from reactor.adapters.store.errors import StoreError
+    from reactor.adapters.store.factory import build_backend
+
+    c = settings.coordination
+    logging.getLogger("kazoo").setLevel(logging.CRITICAL)  # its retries: the one line below says it
+    try:
+        async with build_backend("zookeeper", owner="bluegreen-cli:history", state_path=settings.state.path,
+                                 lease_ttl_s=settings.state.lease_ttl_s, zk_hosts=c.hosts, zk_root=c.root,
+                                 session_timeout_s=c.session_timeout_s) as backend:
+            return await backend.list_history(group, limit)
+    except StoreError as exc:
+        raise CliError(f"cannot read the history in ZooKeeper ({c.hosts}{c.root}): {exc}",
+                       Exit.MISSING_COMPONENT) from None
 
 
 async def _run(args: argparse.Namespace) -> int:

@@ -57,6 +57,11 @@ async def serve_events(request: web.Request, bus: EventBus, limits: StreamLimits
                         "([api] max_event_subscribers)"},
             status=503, headers={"Retry-After": "5"})
     group = request.query.get("group") or None
+    raw = request.query.get("recent", "")
+    if raw and not (raw.isascii() and raw.isdigit() and len(raw) <= 6):  # before the stream starts
+        return web.json_response({"error": "bad_request",
+                                  "message": f"recent must be a number of events, got {raw[:40]!r}"},
+                                 status=400)
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
                                        "X-Accel-Buffering": "no"})
     async with bus.subscribe(queue_size=limits.queue_size) as sub:
@@ -83,7 +88,7 @@ def _replay(request: web.Request, bus: EventBus, group: str | None) -> list[Depl
         ids = [e.id for e in recent]
         return recent[ids.index(last_id) + 1:] if last_id in ids else []
     raw = request.query.get("recent", "")
-    count = int(raw) if raw.isdigit() else 0
+    count = int(raw) if raw else 0  # checked by `serve_events`: ASCII digits, at most 6
     return recent[-count:] if count > 0 else []
 
 

@@ -74,7 +74,12 @@ class EngineControl:
         return _intent_row(recorded, (), {}) if recorded is not None else None
 
     async def history(self, group: str | None, limit: int) -> list[dict[str, Any]]:
-        return await self.backend.list_history(group, limit)
+        """Finished deployments without GREEN's definition: it holds the app's `env` (secrets),
+        and the HTTP API is readable without the token on loopback. `bluegreen history` and `undo`
+        read whole records from the store itself."""
+        return [{**{k: v for k, v in rec.items() if k != "green_definition"},
+                 "definition_kept": rec.get("green_definition") is not None}
+                for rec in await self.backend.list_history(group, limit)]
 
     async def command(self, group: str, command: str, *, source: str) -> dict[str, Any]:
         try:

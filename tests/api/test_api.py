@@ -307,6 +307,18 @@ async def test_sse_last_event_id_replays_newer_events(api: Api) -> None:
     assert [g["id"] for g in got] == ["web-ev-2", "web-ev-3"]
 
 
+async def test_sse_recent_replays_the_last_n_and_a_bad_count_is_a_json_400(api: Api) -> None:
+    for i in range(4):
+        api.bus.publish(make_event(i))
+    async with api.http.get(api.url + "/v1/events?recent=2", headers=AUTH) as resp:
+        async with asyncio.timeout(5):
+            got, _ = await _read_sse(resp, 2)
+    assert [g["id"] for g in got] == ["web-ev-2", "web-ev-3"]
+    for bad in ("²", "-1", "x", "9" * 5000):  # "²".isdigit() is True, int("²") is not a number
+        async with api.http.get(api.url + "/v1/events", params={"recent": bad}, headers=AUTH) as resp:
+            assert resp.status == 400 and (await resp.json())["error"] == "bad_request", bad
+
+
 async def test_server_stops_while_a_stream_is_open() -> None:
     bus = EventBus()
     app = build_api(FakeControl(), bus, Metrics(), token=TOKEN, heartbeat_s=30)

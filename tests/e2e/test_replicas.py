@@ -201,6 +201,9 @@ async def test_two_replicas_and_a_deploy_from_another_directory_one_actor(
                 await load.wait_for(lambda s: s.ok >= shape.rate_per_s * 1.5, timeout_s=30)
                 done = await _cli(laptop, "deploy", str(green), "--config", str(config), "--json")
                 history = await wait_for(lambda: _history(replicas, 2), timeout_s=30, what="history")
+            # from the laptop, read in ZooKeeper (no daemon, not its own state file), whole records
+            # for `undo`; the daemon's API serves them without GREEN's definition (its env)
+            read = await _cli(laptop, "history", GROUP, "--config", str(config), "--json")
             stats = await world.stats()
     summary, ledger = load.summary().to_dict(), world.ledger()
     drivers = [r.name for r in replicas if len(r.writes()) > before[r.name]]
@@ -211,6 +214,10 @@ async def test_two_replicas_and_a_deploy_from_another_directory_one_actor(
     assert len(drivers) == 1, f"one replica drives the deployment, not {drivers}"
     assert stats["requests"]["POST /v2/apps"] == creates_before + 1, "the CLI only created GREEN"
     assert [h["outcome"] for h in history] == ["completed", "completed"]
+    assert read["rc"] == 0, read
+    assert [(h["deployment_id"], h["green_definition"]["id"]) for h in read["out"]["history"]][:1] == \
+        [(history[0]["deployment_id"], history[0]["green_app"])], read
+    assert all("green_definition" not in h and "definition_kept" in h for h in history), history
     assert summary["in_flight"] == 0 and summary["failed"] == 0, summary["failure_reasons"]
     assert ledger.abandoned == 0, ledger.to_dict()
     assert doubled_writes(replicas, before) == []

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from reactor.adapters.hooks.webhook import display_url
 from reactor.adapters.store import StateStore
 from reactor.core.deploy_events import DeployEventName, GateAnswer
 from reactor.core.registry import Registry
@@ -108,9 +109,9 @@ async def test_hanging_webhook_stalls_nobody_and_keeps_its_order(receiver: Recei
     assert receiver.got("slow") == [first.id, second.id]
     assert order.index(("fast", second.id)) < order.index(("slow", second.id))
     calls = _hook_calls(metrics)
-    slow = f"webhook:{receiver.hook_url('slow')}"
+    slow = "webhook:" + display_url(receiver.hook_url('slow'))
     assert (calls[(slow, "timeout")], calls[(slow, "ok")]) == (1, 1)
-    assert calls[(f"webhook:{receiver.hook_url('fast')}", "ok")] == 2
+    assert calls[("webhook:" + display_url(receiver.hook_url('fast')), "ok")] == 2
 
 
 async def test_failing_hooks_are_counted_and_block_nothing(
@@ -138,7 +139,7 @@ def broken(**_):
     assert receiver.got("ok") == [make_event(1).id]
     calls = _hook_calls(metrics)
     assert calls[(f"{module.name}.broken", "error")] == 1
-    assert calls[(f"webhook:{receiver.hook_url('down')}", "error")] == 1
+    assert calls[("webhook:" + display_url(receiver.hook_url('down')), "error")] == 1
     assert calls[("command:" + command.argv()[0], "error")] == 1
 
 
@@ -190,7 +191,7 @@ async def test_claims_make_deliveries_at_most_once_across_restarts(
                 assert await hooks.flush(10)
     finally:
         store.close()
-    once = f"webhook:{receiver.hook_url('once')}"
+    once = "webhook:" + display_url(receiver.hook_url('once'))
     assert receiver.got("once") == [make_event(1).id, make_event(2).id]
     assert receiver.got("again") == [make_event(1).id, make_event(2).id] * 2
     assert claimed == [(make_event(1).id, once), (make_event(2).id, once)] * 2
@@ -204,7 +205,7 @@ async def test_claim_false_means_not_delivered(receiver: Receiver) -> None:
         hooks.dispatch(make_event(1))
         assert await hooks.flush(10)
     assert receiver.arrivals == []
-    assert _hook_calls(metrics) == {(f"webhook:{receiver.hook_url('x')}", "duplicate"): 1}
+    assert _hook_calls(metrics) == {("webhook:" + display_url(receiver.hook_url('x')), "duplicate"): 1}
 
 
 async def test_failing_claim_skips_the_delivery(receiver: Receiver) -> None:
@@ -273,5 +274,17 @@ async def test_unreachable_webhook_is_retried_then_counted(receiver: Receiver) -
         assert await hooks.flush(10)
     assert receiver.got("alive") == [make_event(1).id]
     calls = _hook_calls(metrics)
-    assert calls[(f"webhook:{dead}", "error")] == 1
-    assert calls[(f"webhook:{dead}#2", "error")] == 1
+    assert calls[("webhook:" + display_url(dead), "error")] == 1
+    assert calls[("webhook:" + display_url(dead) + "#2", "error")] == 1
+
+
+def test_a_webhook_is_named_without_its_path_query_or_credentials() -> None:
+    """Slack, Discord and Teams webhooks carry their secret in the path: metric labels and log
+    lines show scheme, host and port, and a digest that tells two hooks of one host apart."""
+    slack = "https://u:pw@hooks.slack.com/services/T0/B0/PATHSECRET?token=QUERYSECRET"
+    shown = display_url(slack)
+    prefix = "https://hooks.slack.com/…"
+    assert shown.startswith(prefix) and len(shown) == len(prefix) + 6, shown
+    assert not any(s in shown for s in ("PATHSECRET", "QUERYSECRET", "pw", "services"))
+    assert display_url(slack.replace("PATHSECRET", "OTHER")) != shown
+    assert display_url("http://127.0.0.1:8080/") == "http://127.0.0.1:8080/"

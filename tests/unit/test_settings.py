@@ -69,3 +69,19 @@ def test_environment_problems_name_the_variable(monkeypatch: pytest.MonkeyPatch)
     with pytest.raises(ConfigError) as err:
         load_settings()
     assert err.value.problems[0][0] == "deploy.batch_size (from BLUEGREEN_DEPLOY__BATCH_SIZE)"
+
+
+def test_an_empty_token_is_refused_not_taken_as_no_token(tmp_path: Path) -> None:
+    """An empty token would turn the API's authentication off while the open-listen check was
+    satisfied by its presence (found by a review: every GET open to the network)."""
+    empty = tmp_path / "token"
+    empty.write_text("\n")
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[api]\nlisten = "0.0.0.0:19090"\ntoken_file = "{empty}"\n')
+    with pytest.raises(ConfigError) as err:
+        load_settings(cfg, env=False)
+    assert err.value.problems == [("api.token_file",
+                                   f"{str(empty)!r} is empty: no token to send or to check")]
+    cfg.write_text('[api]\nlisten = "0.0.0.0:19090"\ntoken = " "\n')
+    with pytest.raises(ConfigError, match=r"api\.token is empty"):
+        load_settings(cfg, env=False)

@@ -91,11 +91,16 @@ async def read_capped(content: aiohttp.StreamReader, limit: int) -> bytes:
 
 
 def display_url(url: str) -> str:
-    """The URL without credentials, query or fragment: safe for logs and metric labels."""
+    """The URL as logs and metric labels show it: scheme, host and port only. Credentials, the
+    query and the path stay out: Slack, Discord and Teams webhooks carry their secret in the path
+    (`/services/T0/B0/<secret>`). A short digest of the whole URL tells two hooks of one host
+    apart: `https://hooks.slack.com/…3f9a1c`."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+    if parts.path in ("", "/") and not parts.query:
+        return urlunsplit((parts.scheme, netloc, "/", "", ""))
+    return urlunsplit((parts.scheme, netloc, "/…" + hashlib.sha256(url.encode()).hexdigest()[:6], "", ""))
 
 
 def max_duration_s(settings: WebhookSettings, backoff_cap_s: float = BACKOFF_CAP_S) -> float:

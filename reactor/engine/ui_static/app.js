@@ -128,6 +128,14 @@ function drawTimeline() {
 }
 
 // ---- data ----------------------------------------------------------------------------------------
+// One read of /v1/deployments for a burst of events (the first connection replays up to
+// MAX_EVENTS of them at once), not one request per event.
+let refreshTimer = null;
+function refreshSoon() {
+  if (refreshTimer !== null) return;
+  refreshTimer = setTimeout(() => { refreshTimer = null; refresh(); }, 100);
+}
+
 async function refresh() {
   try {
     const body = await api("GET", "/v1/deployments");
@@ -174,7 +182,7 @@ async function stream() {  // fetch (not EventSource): it can send the Authoriza
           const idLine = frame.split("\n").find(l => l.startsWith("id:"));
           if (idLine) state.lastEventId = idLine.slice(3).trim();
           const data = frame.split("\n").filter(l => l.startsWith("data:")).map(l => l.slice(5).trim()).join("\n");
-          if (data) { try { addEvent(JSON.parse(data)); refresh(); } catch (e) { /* not an event */ } }
+          if (data) { try { addEvent(JSON.parse(data)); refreshSoon(); } catch (e) { /* not an event */ } }
         }
       }
     } catch (e) { /* reconnect below */ }
