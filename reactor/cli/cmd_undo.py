@@ -1,6 +1,6 @@
 """`bluegreen undo GROUP [--to N]`: a new blue-green deployment of an earlier definition.
 
-Owns choosing the definition from the group's history in the local state store (no daemon
+Owns choosing the definition from the group's history in the state store (no daemon
 needed to read it) and turning it back into a user definition (the per-deployment contract labels
 removed); the deployment itself is `deploy`'s (daemon or in-process, dry-run, detach, --json).
 `--to N` is the number `bluegreen history GROUP` shows (#1 = the newest); without it, the last

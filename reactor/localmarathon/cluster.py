@@ -288,9 +288,11 @@ class Cluster:
         self.changed.notify(inst.app_id)
 
     def find_task(self, task_id: str) -> Instance | None:
+        """The instance a task id names, whatever its incarnation: Marathon maps every task id to
+        its instance id (TasksResource.killTasks, AppTasksResource.deleteOne), so a kill of an
+        older incarnation's id kills the instance's current task (reference: kill by task id)."""
         iid = instance_id_of(task_id)
-        inst = self.instances.get(iid) if iid else None
-        return inst if inst is not None and inst.task_id == task_id else None
+        return self.instances.get(iid) if iid else None
 
     async def close(self) -> None:
         self._closing = True

@@ -225,6 +225,15 @@ async def test_kill_without_scale_relaunches_same_instance(
     statuses = [e["taskStatus"] for e in killed]
     assert statuses[-2:] == ["TASK_RUNNING", "TASK_KILLED"] and "TASK_KILLING" not in statuses
     assert (await get_app(lm, http, "/k"))["instances"] == 1
+    # as Marathon maps every task id to its instance: the OLD incarnation's id now kills (and
+    # here scales away) the instance's current task, it is not "no such task"
+    async with http.post(lm.url + "/v2/tasks/delete?scale=true", json={"ids": [task_id]}) as r:
+        assert r.status == 200, await r.text()
+    await rec.wait(lambda e: (e["eventType"] == "status_update_event" and e["taskId"] == successor
+                              and e["taskStatus"] == "TASK_KILLED"), what="the current incarnation killed")
+    await settled(lm, http)
+    app = await get_app(lm, http, "/k")
+    assert (app["instances"], app["tasks"]) == (0, [])
 
 
 async def test_wipe_schedules_a_new_instance(lm: LocalMarathon, http: aiohttp.ClientSession) -> None:
