@@ -12,7 +12,7 @@ Virtual tasks are scripted by app labels (all optional):
                                      (N counts from TASK_RUNNING; flaky alternates pass/fail per probe)
   LOCALMARATHON_READY=ready          ready | not-ready | ready-after-<N>s (readiness checks)
   LOCALMARATHON_EXIT=never           never | fail-after-<N>s | finish-after-<N>s (task ends by itself)
-  LOCALMARATHON_KILL_S=0             seconds a kill takes before TASK_KILLED
+  LOCALMARATHON_KILL_S=0.05          seconds a kill takes before TASK_KILLED (the app stays locked)
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class VirtualExecutor:
     def launch(self, inst: Instance, app: dict[str, Any]) -> None:
         assert self.observer is not None
         staging_s = float(_label(app, "LOCALMARATHON_STAGING_S", "0.05"))
-        kill_s = float(_label(app, "LOCALMARATHON_KILL_S", "0"))
+        kill_s = float(_label(app, "LOCALMARATHON_KILL_S", "0.05"))
         if kill_s:
             self._kill_s[inst.instance_id] = kill_s
         self._later(inst, staging_s, self._running, inst, inst.task_id, app)

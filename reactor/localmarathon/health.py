@@ -131,7 +131,7 @@ class HealthManager:
         after = inst.healthy(n_checks)
         if after != before:
             self.bus.publish(catalogue.instance_health_changed(inst, after, self.bus.now()))
-        if kill:
+        if kill and not inst.kill_requested:  # Marathon's killingInFlight: one kill per task
             self.bus.publish(catalogue.unhealthy_instance_kill(inst, cause, now))
             self.cluster.kill(inst, decommission=False)
         self.cluster.changed.notify(inst.app_id)

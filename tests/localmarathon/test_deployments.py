@@ -104,6 +104,10 @@ async def test_unhealthy_new_version_hangs_without_deployment_failed(
     assert not [e for e in rec.events if e.get("id") == plan_id]  # no deployment_success/failed
     app_json = await get_app(lm, http, "/sick")
     assert app_json["tasks"][0]["id"].endswith(("._app.2", "._app.3", "._app.4", "._app.5"))
+    # one kill per task (Marathon's killingInFlight), though checks go on failing while the kill
+    # takes its time (LOCALMARATHON_KILL_S, 0.05 s by default)
+    killed = [e["taskId"] for e in rec.of("unhealthy_instance_kill_event")]
+    assert len(killed) == len(set(killed)), killed
 
 
 async def test_force_and_delete_deployment_cancel(
