@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from reactor.adapters.store.errors import StoreError
+from reactor.adapters.store.lease_clock import lease_clock
 from reactor.adapters.store.sqlite import StateStore
 from reactor.adapters.store.sqlite_worker import StoreWorker
 
@@ -34,7 +35,7 @@ class SqliteBackend:
 
     def __init__(self, path: str | Path, *, owner: str, lease_ttl_s: float,
                  busy_timeout_s: float = 5.0,
-                 monotonic: Callable[[], float] = time.monotonic,
+                 monotonic: Callable[[], float] = lease_clock,
                  wall: Callable[[], float] = time.time) -> None:
         self.owner = owner
         self.path = Path(path)

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 from reactor.adapters.store import zookeeper_layout as zl
+from reactor.adapters.store.lease_clock import lease_clock
 from reactor.adapters.store.zookeeper_retention import ZkRetention
 from reactor.adapters.store.zookeeper_session import ZkSession
 
@@ -45,7 +46,7 @@ class ZooKeeperBackend(ZkRetention):
 
     def __init__(self, hosts: str, *, owner: str, root: str = "/bluegreen",
                  session_timeout_s: float = 10.0, connect_timeout_s: float | None = None,
-                 monotonic: Callable[[], float] = time.monotonic,
+                 monotonic: Callable[[], float] = lease_clock,
                  wall: Callable[[], float] = time.time) -> None:
         if not hosts.strip():
             raise ValueError("ZooKeeper hosts must not be empty")

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import Callable
 from typing import Any
 
 from kazoo.client import KazooClient
 from kazoo.protocol.states import KazooState
 from kazoo.retry import KazooRetry
+
+from reactor.adapters.store.lease_clock import lease_clock
 
 #: the session is trusted for this fraction of its timeout after the last answered request
 TRUST_FRACTION = 0.6
@@ -31,7 +32,7 @@ class ZkSession:
     """A started KazooClient; `call()` awaits one kazoo async operation with a deadline."""
 
     def __init__(self, hosts: str, *, session_timeout_s: float,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = lease_clock) -> None:
         self.timeout_s = session_timeout_s
         self._monotonic = monotonic
         retry = KazooRetry(max_tries=-1, delay=0.05, max_delay=1.0)
