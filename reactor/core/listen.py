@@ -55,3 +55,23 @@ def _host_port(text: str) -> str:
     if host in (ALL_INTERFACES, "::"):
         host = "127.0.0.1" if host == ALL_INTERFACES else "::1"
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def host_header_is_local(host: str, own_names: frozenset[str] = frozenset()) -> bool:
+    """Whether a request's `Host` (with or without its port) names this machine without DNS: an
+    IP literal, `localhost` (and `*.localhost`), or one of `own_names` (the machine's hostname).
+    A browser page whose own domain was re-pointed at 127.0.0.1 (DNS rebinding) sends that
+    domain: an API without a token answers only hosts for which this is True."""
+    text = host.strip().lower()
+    if text.startswith("["):  # [v6] or [v6]:port
+        name = text[1:text.find("]")] if "]" in text else text[1:]
+    elif text.count(":") == 1:
+        name = text.rsplit(":", 1)[0]
+    else:
+        name = text  # a bare name, or a bare IPv6 address
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        pass
+    return name == "localhost" or name.endswith(".localhost") or name in own_names

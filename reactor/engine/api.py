@@ -17,6 +17,7 @@ Errors are JSON `{"error": "<code>", "message": "<sentence>"}`.
 from __future__ import annotations
 
 import hmac
+import socket
 import ssl
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -88,6 +89,7 @@ BUS: web.AppKey[EventBus] = web.AppKey("bus", EventBus)
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)
 TOKEN: web.AppKey[str | None] = web.AppKey("token", str)  # type: ignore[arg-type]
 STREAMS: web.AppKey[StreamLimits] = web.AppKey("streams", StreamLimits)
+OWN_NAMES: web.AppKey[frozenset[str]] = web.AppKey("own_names", frozenset)  # type: ignore[arg-type]
 
 
 def error(status: int, code: str, message: str) -> web.Response:
@@ -102,6 +104,17 @@ async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
         if denied is not None:
             return denied
     return await handler(request)
+
+
+@web.middleware
+async def _local_names_only(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Without a token the API listens on loopback only, and answers only a `Host` that names
+    this machine without DNS: a page that re-points its own domain at 127.0.0.1 (DNS rebinding)
+    cannot read deployments, metrics or the dashboard through an operator's browser."""
+    if request.app[TOKEN] or listen_address.host_header_is_local(request.host, request.app[OWN_NAMES]):
+        return await handler(request)
+    return error(403, "host_not_allowed", f"Host {request.host[:80]!r} is not this machine's name or "
+                 "address: without [api] token the API answers 127.0.0.1, localhost or its hostname only")
 
 
 @web.middleware
@@ -198,8 +211,9 @@ async def events(request: web.Request) -> web.StreamResponse:
 
 def build_api(control: Control, bus: EventBus, metrics_: Metrics, *, token: str | None,
               heartbeat_s: float = 15.0, max_event_subscribers: int = 32) -> web.Application:
-    app = web.Application(middlewares=[_json_errors, _auth])
+    app = web.Application(middlewares=[_json_errors, _local_names_only, _auth])
     app[CONTROL], app[BUS], app[METRICS], app[TOKEN] = control, bus, metrics_, token
+    app[OWN_NAMES] = frozenset({socket.gethostname().lower()})
     app[STREAMS] = StreamLimits(max_event_subscribers, heartbeat_s=heartbeat_s)
     app.on_shutdown.append(_end_streams)
     commands = "|".join([*(c.value for c in Command), *COMMAND_ALIASES])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -13,6 +14,7 @@ import aiohttp
 import pytest
 
 from reactor.core.deploy_events import DeployEvent, DeployEventName
+from reactor.core.listen import host_header_is_local
 from reactor.engine.api import ApiServer, CommandRejected, UnknownGroup, build_api, parse_listen
 from reactor.engine.bus import EventBus
 from reactor.engine.metrics import Metrics
@@ -207,6 +209,34 @@ async def test_unknown_command_is_404(api: Api) -> None:
     status, body = await post(api, "/v1/deployments/web/explode")
     assert status in (404, 405) and set(body) == {"error", "message"}
     assert api.control.received == []
+
+
+async def test_without_a_token_only_this_machines_names_are_answered(api_without_token: Api,
+                                                                    api: Api) -> None:
+    """DNS rebinding: a page re-points its own domain at 127.0.0.1 and reads the API through the
+    operator's browser; the request then carries that domain in Host."""
+    port = api_without_token.url.rsplit(":", 1)[1]
+    for host, status in ((f"evil.example:{port}", 403), ("evil.example", 403),
+                         (f"127.0.0.1:{port}", 200), (f"localhost:{port}", 200), ("[::1]", 200),
+                         (f"{socket.gethostname()}:{port}", 200)):
+        for path in ("/v1/deployments", "/metrics", "/healthz"):
+            async with api_without_token.http.get(api_without_token.url + path,
+                                                  headers={"Host": host}) as resp:
+                assert resp.status == status, (host, path, resp.status)
+                if status == 403:
+                    assert (await resp.json())["error"] == "host_not_allowed"
+    # with a token, the token protects (and any name the operator reaches it by is answered)
+    named = {"Host": "reactor.internal", **AUTH}
+    async with api.http.get(api.url + "/v1/deployments", headers=named) as resp:
+        assert resp.status == 200
+
+
+@pytest.mark.parametrize(("host", "local"), [
+    ("127.0.0.1:9090", True), ("[::1]:9090", True), ("::1", True), ("10.1.2.3", True),
+    ("localhost", True), ("app.localhost:80", True), ("myhost", True), ("MyHost:1", True),
+    ("evil.example", False), ("127.0.0.1.evil.example:9090", False), ("", False)])
+def test_host_header_is_local(host: str, local: bool) -> None:
+    assert host_header_is_local(host, frozenset({"myhost"})) is local
 
 
 async def test_without_configured_token_posts_are_403(api_without_token: Api) -> None:
