@@ -1,10 +1,11 @@
 """One group's controller: lease → intent → observation → plan → write-ahead → actions → history.
 
 Owns the per-group control loop of design.md (level-triggered, idempotent) and the group's
-in-memory state (cached intent while the lease is ours, queued operator commands and gate
-answers, the last status). Everything it uses arrives in `Deps`; it never reaches back into the
+in-memory state (cached intent while the lease is ours, the last status); queued operator
+commands and gate answers are in reactor.engine.inputs, its drain watches in
+reactor.engine.group_drains. Everything it uses arrives in `Deps`; it never reaches back into the
 engine. One clock reading per round. No action is sent unless its intent was saved first
-(write-ahead) and the lease is certainly ours right before the batch (fencing); a store error
+(write-ahead) and the lease is certainly ours right before each write (fencing); a store error
 means no action, a retry with backoff, and `/readyz` false until the store answers again.
 Between deployments the same round keeps the pool equal to the serving app's healthy tasks
 (reactor.engine.pool).
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import math
 import uuid
 from dataclasses import dataclass
@@ -24,15 +26,17 @@ import structlog
 from reactor.adapters.store.errors import LeaseLost, StoreError
 from reactor.core import actions as A
 from reactor.core import labels as L
-from reactor.core.adoption import backend_name, start_or_continue
+from reactor.core.adoption import start_or_continue
 from reactor.core.deploy_events import DeployEvent, GateAnswer
 from reactor.core.history import history_record
 from reactor.core.intent import Command, GateState, Intent, Outcome
 from reactor.core.observed import Policy
 from reactor.core.planner import plan
 from reactor.engine.deps import Deps, Reading
-from reactor.engine.executor import Executor, GroupTarget
+from reactor.engine.executor import Executor, target_for
 from reactor.engine.green_definition import GreenDefinition
+from reactor.engine.group_drains import GroupDrains
+from reactor.engine.inputs import OperatorInputs
 from reactor.engine.observe import AppViews, build_observed, group_apps, policy_for, port_index_for
 from reactor.engine.pool import PoolKeeper
 from reactor.engine.status import GroupStatus, status_counts
@@ -71,15 +75,11 @@ class GroupController:
         self.deps = deps
         self.status: GroupStatus | None = None
         self.finished = asyncio.Event()
-        self.executor = Executor(deps, on_gate=self._run_gate)
+        self._inputs = OperatorInputs()
+        self.executor = Executor(deps, on_gate=functools.partial(self._inputs.ask_gate, deps))
         self.pool = PoolKeeper(group, deps)
-        self._drain_group = drain_group  # task id -> group, shared by the engine's drain routing
+        self._drains = GroupDrains(group, drain_group, deps.drains)
         self._cached: _Stored | None = None  # valid only while the lease is ours
-        self._commands: list[Command] = []
-        self._gate_answer: tuple[GateAnswer, str | None] | None = None
-        # folded into an intent not saved yet: given back to the queue if the save fails
-        self._unsaved_inputs: tuple[list[Command], tuple[GateAnswer, str | None] | None] = ([], None)
-        self._gate_running = False
         self._store_failures = 0
         self.store_problem: str | None = None  # the last round failed on the store (for /readyz)
         self.label_problem: str | None = None  # the last round met invalid BLUEGREEN_* labels
@@ -89,11 +89,11 @@ class GroupController:
 
     # ---- inputs ----------------------------------------------------------------------------------
     def queue_command(self, command: Command) -> None:
-        self._commands.append(command)
+        self._inputs.command(command)
 
     def lease_lost(self) -> None:
         self._cached = None
-        self._forget_drains()
+        self._drains.forget()
         self._forget_status()
 
     def _forget_status(self) -> None:
@@ -103,25 +103,18 @@ class GroupController:
             self.status = None
             self.deps.metrics.clear_phase(self.group)
 
-    def _forget_drains(self) -> None:
-        """Stop watching this group's drains: its lease is gone (the holder watches its own), or
-        its deployment is over. A holder that resumes re-plans and watches again, as after a crash."""
-        for task_id in [t for t, g in self._drain_group.items() if g == self.group]:
-            self._drain_group.pop(task_id, None)
-            self.deps.drains.unwatch(task_id)
-
     # ---- the round -------------------------------------------------------------------------------
     async def reconcile(self, trigger: tuple[str, float] | None) -> float | None:
         try:
             requeue = await self._round(trigger)
         except LeaseLost as exc:
             # a save was refused: another reactor holds the group (our lease expired unseen)
-            dropped, self._unsaved_inputs = self._unsaved_inputs, ([], None)
+            dropped = self._inputs.drop()
             self._cached = None
-            self._forget_drains()
+            self._drains.forget()
             self._forget_status()
             log.warning("lease lost: another reactor acts for the group; nothing sent",
-                        holder=exc.holder, commands_dropped=len(dropped[0]))
+                        holder=exc.holder, commands_dropped=dropped)
             try:
                 await self.deps.backend.release(self.group)  # our record of it, never the holder's
             except StoreError as err:
@@ -138,10 +131,7 @@ class GroupController:
             return None
         except StoreError as exc:
             self._cached = None  # re-read after recovery: what we saved last is the truth
-            (commands, gate_answer), self._unsaved_inputs = self._unsaved_inputs, ([], None)
-            self._commands[:0] = commands  # an accepted command is not lost with the save
-            if gate_answer is not None and self._gate_answer is None:
-                self._gate_answer = gate_answer
+            self._inputs.restore()  # an accepted command is not lost with the save
             self.deps.metrics.count_store_error("reconcile")
             delay = STORE_RETRY_S[min(self._store_failures, len(STORE_RETRY_S) - 1)]
             self._store_failures += 1
@@ -177,7 +167,7 @@ class GroupController:
                      target=intent.target_instances,
                      recorded=intent is stored.intent)
         if intent is None or intent.finished:
-            self._forget_drains()  # e.g. another reactor ended the deployment this one watched
+            self._drains.forget()  # e.g. another reactor ended the deployment this one watched
             if self.status is not None and not self.status.intent.finished:
                 if stored.intent is not None and stored.intent.finished:  # ended by another reactor
                     self.status = GroupStatus(stored.intent, (), {}, r.wall.timestamp())
@@ -234,7 +224,7 @@ class GroupController:
             self.group, {"intent": intent.model_dump(mode="json"), "outbox": outbox},
             finished=intent.finished)
         self._cached = _Stored(intent, [])
-        self._unsaved_inputs = ([], None)  # commands and gate answers folded in are stored now
+        self._inputs.saved()  # commands and gate answers folded in are stored now
 
     def _deferrable_since(self, new: Intent, actions: tuple[A.Action, ...], r: Reading) -> float | None:
         """A round with no action that, since the last save, only recorded observations of GREEN
@@ -253,22 +243,12 @@ class GroupController:
         return since if r.mono - since < OBSERVATIONS_SAVED_WITHIN_S else None
 
     def _fold_inputs(self, intent: Intent, r: Reading) -> Intent:
-        intent = self._definition.fold(intent)
-        for command in self._commands:
-            intent = intent.with_command(command, r.wall)
-        if self._commands or self._gate_answer is not None:
-            commands, answer = self._unsaved_inputs
-            self._unsaved_inputs = ([*commands, *self._commands], self._gate_answer or answer)
-        self._commands = []
-        if self._gate_answer is not None:
-            intent = intent.with_gate_answer(*self._gate_answer)
-            self._gate_answer = None
-        return intent
+        return self._inputs.fold(self._definition.fold(intent), r.wall)
 
     async def _step(self, intent: Intent, apps: list[Any], trigger: tuple[str, float] | None,
                     r: Reading) -> _StepResult:
         green = self.deps.view.app(intent.green_app)
-        target = self._target(green)
+        target = target_for(self.deps.settings, self.group, green)
         observed, decision, actions = await self._decide(intent, apps, green, target.backend, r)
         base = intent  # the intent the actions to send were planned from
         if self._local_only(decision.intent, actions):
@@ -277,7 +257,7 @@ class GroupController:
             # either is sent or published; a crash before that save loses only the watch
             for a in actions:
                 if isinstance(a, A.WatchDrain | A.UnwatchDrain):
-                    self._drain_group[a.task_id] = self.group
+                    self._drains.watching(a.task_id)
                     self.executor.run_local(target, a)
             base = decision.intent
             observed, decision, later = await self._decide(base, apps, green, target.backend, r)
@@ -302,7 +282,7 @@ class GroupController:
             recorded = False
         for a in actions:
             if isinstance(a, A.WatchDrain):
-                self._drain_group[a.task_id] = self.group
+                self._drains.watching(a.task_id)
         out = await self.executor.execute(target, actions)
         self._after_actions(actions[:out.done], base, r)
         if not new.finished:
@@ -375,7 +355,7 @@ class GroupController:
         observed = build_observed(
             view=d.view, group=self.group, apps=apps,
             port_index=port_index_for(d.settings, green), pool=pool, lb_available=lb_ok,
-            drains=self._drains(), failed=d.failed_deployments(), now=r.wall, memo=self._views)
+            drains=self._drains.observations(), failed=d.failed_deployments(), now=r.wall, memo=self._views)
         if self._policy is None or self._policy[0] is not green:  # GREEN's labels are read once per
             self._policy = (green, policy_for(d.settings, green))  # version of its App (immutable)
         policy = self._policy[1]
@@ -386,19 +366,6 @@ class GroupController:
             actions = (*actions, *decision.actions)
         return observed, decision, actions
 
-    def _target(self, green: Any) -> GroupTarget:
-        s = self.deps.settings
-        o = L.overrides_of(green.labels) if green is not None else L.Overrides()
-        return GroupTarget(group=self.group,
-                           backend=backend_name(s.lb.haproxy.backend, self.group,
-                                                green.labels if green is not None else None),
-                           drain_path=o.drain_path or s.drain.path,
-                           drain_metric=o.drain_metric or s.drain.metric,
-                           drain_timeout_s=o.drain_timeout_s or s.drain.timeout_s)
-
-    def _drains(self) -> dict[str, Any]:
-        return self.deps.drains.observations_of(t for t, g in self._drain_group.items() if g == self.group)
-
     def _after_actions(self, done: tuple[A.Action, ...], intent: Intent, r: Reading) -> None:
         for a in done:
             if isinstance(a, A.KillAndScale):
@@ -407,27 +374,9 @@ class GroupController:
                         self.deps.metrics.observe_drain("forced" if a.forced else "drained",
                                                         (r.wall - started).total_seconds())
             elif isinstance(a, A.UnwatchDrain):
-                self._drain_group.pop(a.task_id, None)
+                self._drains.unwatched(a.task_id)
 
     # ---- gates, status, endings -----------------------------------------------------------------
-    def _run_gate(self, group: str, action: A.RequestGate) -> None:
-        gate = self.deps.gate
-        if gate is None or self._gate_running:
-            return
-        self._gate_running = True
-
-        async def ask() -> None:
-            try:
-                answer, reason = await gate(action.event), None
-            except Exception as exc:  # a gate's failure is a veto (documented)
-                answer, reason = GateAnswer.VETO, f"gate failed: {exc}"
-            finally:
-                self._gate_running = False
-            self._gate_answer = (answer, reason)
-            self.deps.mark({group}, "gate")
-
-        self.deps.spawn(ask(), f"gate:{group}")
-
     def _record_status(self, intent: Intent, blockers: tuple[str, ...], observed: Any, r: Reading) -> None:
         self.status = GroupStatus(intent, blockers, status_counts(intent, observed), r.wall.timestamp())
         self.deps.metrics.set_phase(self.group, intent.phase.value)

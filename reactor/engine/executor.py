@@ -17,8 +17,11 @@ from reactor.adapters.drain.models import DrainSpec
 from reactor.adapters.lb.errors import LbError
 from reactor.adapters.marathon.errors import AppLocked, MarathonError, NotFound
 from reactor.core import actions as A
+from reactor.core import labels as L
+from reactor.core.adoption import backend_name
+from reactor.core.models import App
 from reactor.engine.deps import Deps
-from reactor.settings import DrainSource
+from reactor.settings import DrainSource, Settings
 
 log = structlog.get_logger(__name__)
 
@@ -45,6 +48,17 @@ class GroupTarget:
     drain_path: str
     drain_metric: str
     drain_timeout_s: float
+
+
+def target_for(settings: Settings, group: str, green: App | None) -> GroupTarget:
+    """A group's target: the config, overridden by GREEN's BLUEGREEN_* labels."""
+    o = L.overrides_of(green.labels) if green is not None else L.Overrides()
+    return GroupTarget(group=group,
+                       backend=backend_name(settings.lb.haproxy.backend, group,
+                                            green.labels if green is not None else None),
+                       drain_path=o.drain_path or settings.drain.path,
+                       drain_metric=o.drain_metric or settings.drain.metric,
+                       drain_timeout_s=o.drain_timeout_s or settings.drain.timeout_s)
 
 
 class Executor:

@@ -57,10 +57,13 @@ class PoolKeeper:
     def _ours(self, pool: dict[str, PoolServer], backend: str) -> dict[str, PoolServer]:
         """The servers this group may change (see `foreign_servers`); the others are left alone,
         said once per backend and set of servers."""
-        if not pool:
+        view = self.deps.view
+        unknown = [t for t in pool if (task := view.task(t)) is None
+                   or (app := view.app(task.app_id)) is None or L.group_of(app.labels) != self.group]
+        if not unknown:  # every server is a task of this group's apps: the usual case, no scan
             return pool
-        groups = {safe_app_id(a.id): L.group_of(a.labels) for a in self.deps.view.apps()}
-        foreign = foreign_servers(pool, self.group, groups)
+        groups = {safe_app_id(a.id): L.group_of(a.labels) for a in view.apps()}
+        foreign = foreign_servers(unknown, self.group, groups)
         if not foreign:
             return pool
         if (backend, foreign) != self._foreign_said:
