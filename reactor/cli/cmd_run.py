@@ -113,13 +113,24 @@ async def _once_started(engine: Any, settings: Any) -> None:
     await log_startup_summary(engine, settings)
 
 
+GC_YOUNG_THRESHOLD = 20_000
+
+
 def settle_heap() -> None:
     """Once started (modules imported, the first snapshot of Marathon read), move every object
     alive into the collector's permanent generation: a full collection no longer walks them.
     Measured with 50 groups deploying at once: the one full collection during the burst paused
-    the event loop for 55-68 ms (every reaction in flight waited for it), 30 ms after this."""
+    the event loop for 55-68 ms (every reaction in flight waited for it), 30 ms after this.
+
+    Then the young generation is collected every GC_YOUNG_THRESHOLD allocations, not 700: a
+    round allocates thousands of short-lived objects (pydantic copies) that reference counting
+    frees, and almost none are cyclic garbage. With 50 groups deploying at once the default
+    threshold ran about 100 young and 8 middle collections in 2.6 s (33 ms of the event loop, up
+    to 3.5 ms each, 72 objects collected in all)."""
     gc.collect()
     gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
 async def log_startup_summary(engine: Any, settings: Any) -> None:

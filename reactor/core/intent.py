@@ -165,6 +165,9 @@ class Intent(BaseModel):
             raise ValueError(f"Intent has no field(s) {sorted(unknown)}")
         for name, value in changes.items():
             _check_type(name, value)
+        mine = self.__dict__
+        if all(mine[name] == value for name, value in changes.items()):
+            return self  # a third of a plan's updates restate what is there: no copy
         return self.model_copy(update=changes)
 
     def with_green_definition(self, definition: dict[str, Any]) -> Intent:

@@ -39,7 +39,7 @@ from reactor.engine.group_drains import GroupDrains
 from reactor.engine.inputs import OperatorInputs
 from reactor.engine.observe import AppViews, build_observed, group_apps, policy_for, port_index_for
 from reactor.engine.pool import PoolKeeper
-from reactor.engine.status import GroupStatus, status_counts
+from reactor.engine.status import GroupStatus
 from reactor.settings import DrainSource
 
 log = structlog.get_logger(__name__)
@@ -170,7 +170,7 @@ class GroupController:
             self._drains.forget()  # e.g. another reactor ended the deployment this one watched
             if self.status is not None and not self.status.intent.finished:
                 if stored.intent is not None and stored.intent.finished:  # ended by another reactor
-                    self.status = GroupStatus(stored.intent, (), {}, r.wall.timestamp())
+                    self.status = GroupStatus(stored.intent, (), None, r.wall.timestamp())
                     d.metrics.set_phase(self.group, stored.intent.phase.value)
                 else:
                     self._forget_status()
@@ -378,7 +378,7 @@ class GroupController:
 
     # ---- gates, status, endings -----------------------------------------------------------------
     def _record_status(self, intent: Intent, blockers: tuple[str, ...], observed: Any, r: Reading) -> None:
-        self.status = GroupStatus(intent, blockers, status_counts(intent, observed), r.wall.timestamp())
+        self.status = GroupStatus(intent, blockers, observed, r.wall.timestamp())
         self.deps.metrics.set_phase(self.group, intent.phase.value)
 
     async def _finish(self, intent: Intent, r: Reading) -> None:

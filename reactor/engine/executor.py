@@ -76,9 +76,11 @@ class Executor:
             out.failed, out.error = actions[0], "fenced: the group's lease is not certainly ours"
             return out
         for action in actions:
-            bound = log.bind(group=target.group, action=action.kind, **_ids(action))
+            # each line gets its context as keywords: a bound logger made per action was a fifth
+            # of the executor's time with 50 groups deploying
             if isinstance(action, WRITE_ACTIONS) and not self.deps.backend.may_act(target.group):
-                bound.warning("lease not certainly ours: the rest of the batch is not sent")
+                log.warning("lease not certainly ours: the rest of the batch is not sent",
+                            **_context(target, action))
                 out.failed, out.error = action, "fenced: the group's lease is not certainly ours"
                 break
             if isinstance(action, WRITE_ACTIONS) and out.first_write_at is None:
@@ -86,12 +88,13 @@ class Executor:
             try:
                 dep = await self._one(target, action)
             except AppLocked as exc:
-                bound.info("app locked by a Marathon deployment: waiting for it",
-                           marathon_deployment_ids=list(exc.deployment_ids))
+                log.info("app locked by a Marathon deployment: waiting for it",
+                         marathon_deployment_ids=list(exc.deployment_ids), **_context(target, action))
                 out.failed, out.error = action, f"locked by {', '.join(exc.deployment_ids)}"
                 break
             except (MarathonError, LbError, OSError, ValueError) as exc:
-                bound.warning("action failed; the next reconcile retries", error=str(exc))
+                log.warning("action failed; the next reconcile retries", error=str(exc),
+                            **_context(target, action))
                 if isinstance(exc, LbError):
                     self.deps.metrics.count_lb_error(action.kind, type(exc).__name__)
                 out.failed, out.error = action, str(exc)
@@ -100,7 +103,8 @@ class Executor:
                 out.deployment_ids.append(dep)
             out.done += 1
             if not isinstance(action, A.Emit):
-                bound.info("action done", **({"marathon_deployment_id": dep} if dep else {}))
+                log.info("action done", **_context(target, action),
+                         **({"marathon_deployment_id": dep} if dep else {}))
         return out
 
     def run_local(self, target: GroupTarget, action: A.WatchDrain | A.UnwatchDrain) -> None:
@@ -167,10 +171,15 @@ class Executor:
             request_timeout_s=d.request_timeout_s, timeout_s=target.drain_timeout_s))
 
 
+def _context(target: GroupTarget, action: A.Action) -> dict[str, str]:
+    return {"group": target.group, "action": action.kind, **_ids(action)}
+
+
 def _ids(action: A.Action) -> dict[str, str]:
+    fields = vars(action)  # not getattr: a pydantic model's missing attribute is a slow exception
     out = {}
-    if app_id := getattr(action, "app_id", None):
+    if app_id := fields.get("app_id"):
         out["app"] = app_id
-    if task_id := getattr(action, "task_id", None):
+    if task_id := fields.get("task_id"):
         out["task"] = task_id
     return out

@@ -3,8 +3,9 @@
 Owns which key runs when: a key is queued at most once however often it is marked dirty; one
 handler call per key at a time, different keys in parallel up to `max_workers`; a key marked
 dirty while its handler runs runs once more afterwards; "requeue after" timers where the
-earliest wins; capped exponential backoff after a handler failure. It also remembers, per key,
-the earliest trigger not yet handed to a handler (for reaction-latency metrics).
+earliest wins, dropped when the key's handler starts (it says when it wants to run next); capped
+exponential backoff after a handler failure. It also remembers, per key, the earliest trigger
+not yet handed to a handler (for reaction-latency metrics).
 
 It must not know what a key means nor what the handler does: it never reads the state store,
 Marathon or the view. All methods must be called from the event loop's thread.
@@ -84,13 +85,17 @@ class WorkQueue:
         if key not in self._processing:
             self._ready.put_nowait(key)
 
-    def add_after(self, key: str, delay_s: float) -> None:
-        """Mark `key` dirty after `delay_s`; when several are pending the earliest wins."""
+    def add_after(self, key: str, delay_s: float, *, trigger: str | None = None,
+                  at: float | None = None) -> None:
+        """Mark `key` dirty after `delay_s`; when several are pending the earliest wins. With
+        `trigger`, remember it now (as `add` does): the run it causes reacts to it."""
         if self._state == "stopped" or math.isnan(delay_s) or delay_s == math.inf:
             return
         if delay_s <= 0:
-            self.add(key)
+            self.add(key, trigger=trigger, at=at)
             return
+        if trigger is not None:
+            self._remember(key, Trigger(trigger, self._clock() if at is None else at))
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # before run(): scheduled when the loop runs
@@ -195,6 +200,10 @@ class WorkQueue:
         self._dirty.discard(key)
         self._processing.add(key)
         trigger = self._triggers.pop(key, None)
+        if (pending := self._timers.pop(key, None)) is not None:
+            # the run sees the latest state and says when it wants the next one: a timer set
+            # before it (an earlier requeue, a batched mark) would only add a run with nothing new
+            pending.cancel()
         try:
             requeue_after_s = await self._handler(key, trigger)
         except TerminalError as exc:

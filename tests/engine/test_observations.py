@@ -47,10 +47,39 @@ async def test_a_seen_green_task_is_stored_before_the_next_decision(tmp_path: Pa
 def test_settle_heap_moves_the_started_daemon_out_of_full_collections() -> None:
     import gc
 
-    from reactor.cli.cmd_run import settle_heap
+    from reactor.cli.cmd_run import GC_YOUNG_THRESHOLD, settle_heap
     assert gc.get_freeze_count() == 0
+    threshold = gc.get_threshold()
     try:
         settle_heap()
         assert gc.get_freeze_count() > 1000  # every module, class and the first snapshot
+        # the young generation is collected far less often; the older ones as before
+        assert gc.get_threshold() == (GC_YOUNG_THRESHOLD, *threshold[1:])
+        assert GC_YOUNG_THRESHOLD > threshold[0]
     finally:
         gc.unfreeze()
+        gc.set_threshold(*threshold)
+
+
+def test_a_status_counts_its_observation_only_when_read() -> None:
+    """Most rounds' statuses are replaced unread: the counts are derived on first read, from
+    the observation of their round and the intent they hold (a replaced intent counts anew)."""
+    import dataclasses
+    from datetime import UTC, datetime
+
+    from reactor.core.intent import new_intent
+    from reactor.core.observed import AppView, Observed, TaskPhase, TaskView
+    from reactor.engine.status import GroupStatus
+
+    now = datetime(2026, 11, 30, tzinfo=UTC)
+    intent = new_intent(group=GROUP, deployment_id="d1", blue_app=BLUE_ID, green_app="/web-green",
+                        target_instances=2, now=now, blue_instances=2, green_instances=1)
+    task = TaskView(task_id="g.1", app_id="/web-green", host="h", state=TaskPhase.RUNNING, healthy=True)
+    observed = Observed(group=GROUP, now=now, apps=(
+        AppView(app_id="/web-green", instances=1, tasks=(task,)), AppView(app_id=BLUE_ID, instances=2)))
+    status = GroupStatus(intent, (), observed, now.timestamp())
+    assert "counts" not in vars(status)  # nothing derived yet
+    assert status.counts["green_healthy"] == 1 and status.counts["blue_killed"] == 0
+    later = dataclasses.replace(status, intent=intent.changed(killed={"b.1": now}))
+    assert later.counts["blue_killed"] == 1 and status.counts["blue_killed"] == 0
+    assert GroupStatus(intent).counts == {}

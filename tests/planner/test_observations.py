@@ -52,3 +52,16 @@ def test_decisions_never_wait(update: dict[str, object]) -> None:
 def test_no_change_is_not_a_deferred_change() -> None:
     before = _intent()
     assert not before.only_observations_differ(before)
+
+
+def test_a_change_that_restates_the_intent_is_no_copy_and_a_real_one_is_checked() -> None:
+    """A third of a plan's updates restate a value the intent holds: `changed` returns the intent
+    itself then, and still refuses a misspelt field or a wrong type."""
+    before = _intent()
+    assert before.changed(seq=before.seq, draining={}) is before
+    after = before.changed(seq=before.seq + 1)
+    assert after is not before and after.seq == before.seq + 1 and before.seq == 0
+    with pytest.raises(ValueError, match="no field"):
+        before.changed(sqe=0)
+    with pytest.raises(TypeError, match="must be an int"):
+        before.changed(seq=True)

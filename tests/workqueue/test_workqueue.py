@@ -107,6 +107,32 @@ async def test_add_after_earliest_wins() -> None:
     assert dict(rec.runs) == {"k": 1, "j": 1}
 
 
+async def test_a_run_drops_the_timer_pending_for_its_key() -> None:
+    """The handler says when it wants its key again: a timer set before the run (an earlier
+    requeue, a batched mark) would only add a run with nothing new to see."""
+    rec = Recorder()
+    async with WorkQueue(rec, max_workers=1) as q:
+        q.add_after("a", 30.0)
+        q.add_after("b", 30.0)
+        q.add("a")
+        await eventually(lambda: rec.finished["a"] == 1, "a ran")
+        assert q.due_in("a") is None, "the 30 s timer of a outlived its run"
+        b_due = q.due_in("b")
+        assert b_due is not None and b_due > 29  # another key's timer is left alone
+    assert dict(rec.runs) == {"a": 1}
+
+
+async def test_add_after_remembers_its_trigger_for_the_run_it_causes() -> None:
+    rec = Recorder()
+    async with WorkQueue(rec, clock=lambda: 7.0) as q:
+        q.add_after("a", 0.01, trigger="instance_health_changed_event", at=5.0)
+        assert len(q) == 0 and q.pending_trigger("a") == Trigger("instance_health_changed_event", 5.0)
+        q.add_after("b", 0.01, trigger="status_update_event")  # timed by the clock when not given
+        await eventually(lambda: rec.finished["a"] == 1 and rec.finished["b"] == 1, "both ran")
+    assert rec.triggers["a"] == [Trigger("instance_health_changed_event", 5.0)]
+    assert rec.triggers["b"] == [Trigger("status_update_event", 7.0)]
+
+
 async def test_add_after_before_run_and_non_positive_delay() -> None:
     rec = Recorder()
     q = WorkQueue(rec)
