@@ -71,14 +71,15 @@ EVENT_TYPES = (
     "app_terminated_event",
 )
 
-#: Task and health events of an app a Marathon deployment holds: marked within LOCKED_BATCH_S
-#: rather than at once (Engine.mark_soon); the deployment's own events always mark at once.
+#: Task and health events of an app a Marathon deployment holds, and `api_post_event`: marked
+#: within LOCKED_BATCH_S rather than at once (Engine.mark_soon); a deployment's own events always
+#: mark at once.
 BATCHED_WHILE_LOCKED = frozenset({
     "status_update_event", "instance_changed_event", "instance_health_changed_event",
     "health_status_changed_event", "failed_health_check_event", "add_health_check_event",
     "remove_health_check_event", "unknown_instance_terminated_event",
 })
-LOCKED_BATCH_S = 0.025
+LOCKED_BATCH_S = 0.05
 
 
 def _owner_id() -> str:
@@ -247,13 +248,16 @@ class Engine:
 
     def mark_soon(self, groups: set[str], trigger: str) -> None:
         """Mark within LOCKED_BATCH_S: for a task or health event of an app that a Marathon
-        deployment holds. Nothing can be written to that app until the deployment ends, and
-        its end (`deployment_success`/`_failed`) marks at once; meanwhile its task and health
-        events come in bursts (a task's staging, start and health; a batch turning healthy a
-        few ms before its deployment ends), each of which ran a round that could do nothing.
-        With 50 groups deploying at once those rounds stood between the deployment ends and
-        the writes due on them. The delay is bounded, so nothing else waits longer than that
-        (e.g. a healthy GREEN task joining the LB pool before its deployment ends)."""
+        deployment holds, and for an app definition posted (`api_post_event`: Marathon starts a
+        deployment on the app for it). Nothing can be written to that app until the deployment
+        ends, and its end (`deployment_success`/`_failed`) marks at once; meanwhile its events
+        come in bursts (the post and the deployment's start; a task's staging, start and health;
+        a batch turning healthy a few ms before its deployment ends), each of which ran a round
+        that could do nothing, or adopted a new GREEN before its creation ended and so needed a
+        second round and save to scale it. With 50 groups deploying at once those rounds stood
+        between the deployment ends and the writes due on them. The delay is bounded, so nothing
+        else waits longer than that (e.g. a healthy GREEN task joining the LB pool before its
+        deployment ends, a foreign change seen)."""
         now = self.clock.mono()
         for group in groups:
             if self.wants(group):
@@ -270,8 +274,9 @@ class Engine:
                 self._app_events.clear()  # bounded; a refresh in flight then simply reads again
             self._app_events[app_id] = self._app_events.get(app_id, 0) + 1
         groups = self.view.apply(event)
-        if (groups and etype in BATCHED_WHILE_LOCKED and app_id is not None
-                and self.view.deployment_ids_for(app_id)):
+        locked = (etype in BATCHED_WHILE_LOCKED and app_id is not None
+                  and bool(self.view.deployment_ids_for(app_id)))
+        if groups and (locked or isinstance(event, ev.ApiPostEvent)):
             self.mark_soon(groups, trigger=etype)
         else:
             self.mark(groups, trigger=etype)

@@ -1,8 +1,9 @@
-"""Task and health events of an app that a Marathon deployment holds mark its group within
-LOCKED_BATCH_S instead of at once (Engine.mark_soon); the deployment's end marks at once, and an
-app with no deployment is marked at once. Events are fed to the running engine's own intake
-(`_on_marathon_event`) and the work queue is read right after, with nothing awaited between: no
-round can run in between, so what is seen is what the intake decided."""
+"""Task and health events of an app that a Marathon deployment holds, and an app definition
+posted, mark its group within LOCKED_BATCH_S instead of at once (Engine.mark_soon); the
+deployment's end marks at once, and a task event of an app with no deployment marks at once.
+Events are fed to the running engine's own intake (`_on_marathon_event`) and the work queue is
+read right after, with nothing awaited between: no round can run in between, so what is seen is
+what the intake decided."""
 
 from __future__ import annotations
 
@@ -61,3 +62,10 @@ async def test_a_locked_apps_events_are_batched_and_its_deployment_end_marks_at_
             engine._on_marathon_event(parse_event(event("deployment_success", id="dep-test-1", plan=PLAN)))
             assert len(queue) == 1
             assert engine.view.deployment_ids_for(BLUE_ID) == ()
+            await eventually(lambda: len(queue) == 0 and queue.in_flight == 0, "that round done")
+
+            # an app definition posted starts a deployment on the app: batched too
+            engine._on_marathon_event(parse_event(event(
+                "api_post_event", clientIp="127.0.0.1", uri=f"/v2/apps{BLUE_ID}", appDefinition=blue_def(2))))
+            due = queue.due_in(GROUP)
+            assert len(queue) == 0 and due is not None and due <= LOCKED_BATCH_S, due

@@ -99,7 +99,8 @@ async def test_a_cancelled_caller_does_not_lose_the_others_saves(tmp_path: Path,
 
 async def test_claims_asked_for_together_share_a_transaction_and_read_each_intent(tmp_path: Path) -> None:
     """A round's first trip for a group it does not hold: its lease and its stored intent. Claims
-    asked for at once share one transaction; one held by another owner is refused alone."""
+    asked for at once share one trip to the store (two statements for the whole batch); one held
+    by another owner is refused alone, one whose holder's lease expired is taken over."""
     db = tmp_path / "state.db"
     async with SqliteBackend(db, owner="before", lease_ttl_s=30) as before:
         for g in GROUPS[:10]:
@@ -108,12 +109,15 @@ async def test_claims_asked_for_together_share_a_transaction_and_read_each_inten
         await asyncio.gather(*(before.release(g) for g in GROUPS[:10]))
     with StateStore(db, owner="other") as other:
         assert other.acquire_lease("/taken", ttl_s=60, now_s=__import__("time").time())
+        assert other.acquire_lease("/expired", ttl_s=1, now_s=__import__("time").time() - 10)
+        other.save_intent("/expired", {"g": "/expired"}, now_s=__import__("time").time() - 10)
     async with SqliteBackend(db, owner="me", lease_ttl_s=30) as backend:
-        wanted = [*GROUPS, "/taken"]
+        wanted = [*GROUPS, "/taken", "/expired"]
         got = await asyncio.gather(*(backend.claim(g) for g in wanted))
-        assert got == [(True, {"g": g} if g in GROUPS[:10] else None) for g in GROUPS] + [(False, None)]
+        assert got == [(True, {"g": g} if g in GROUPS[:10] else None) for g in GROUPS] + [
+            (False, None), (True, {"g": "/expired"})]
         assert backend.claims.largest > 1, "claims asked for at once went one by one"
-        assert backend.acting_for() == set(GROUPS) and not backend.may_act("/taken")
+        assert backend.acting_for() == {*GROUPS, "/expired"} and not backend.may_act("/taken")
     with StateStore(db, owner="reader") as store:
         assert store.lease_holder("/taken", now_s=__import__("time").time()) == "other"
 
