@@ -123,6 +123,33 @@ async def test_first_save_of_a_group_read_absent_is_one_round_trip(
     assert await b.load_intent("/third") == {"step": 1}
 
 
+async def test_claims_asked_for_together_create_their_leases_in_one_transaction(
+        pair: tuple[ZooKeeperBackend, ...]) -> None:
+    """Claims asked for at once: their lease nodes in one ZooKeeper transaction, then every
+    listing and intent read at once. Each gets its own answer: the intent stored before, a group
+    held by another refused alone (no node of ours left behind); groups claimed for the first
+    time ever (no lease parent yet: the transaction is refused) are claimed one by one."""
+    a, b = pair
+    groups = [f"/m{i}" for i in range(8)]
+    got = await asyncio.gather(*(a.claim(g) for g in groups))  # first ever: parents are made
+    assert got == [(True, None)] * 8 and a.acting_for() == set(groups)
+    for g in groups[:4]:
+        await a.save_intent(g, {"g": g}, finished=False)
+    await asyncio.gather(*(a.release(g) for g in groups))
+    assert await b.claim("/m7") == (True, None)
+    batches = a.claims.batches
+    got = await asyncio.gather(*(a.claim(g) for g in groups))
+    assert got == [(True, {"g": g}) for g in groups[:4]] + [(True, None)] * 3 + [(False, None)]
+    assert a.claims.largest > 1 and a.claims.batches - batches < len(groups)
+    assert a.acting_for() == set(groups[:7]) and b.acting_for() == {"/m7"}
+    nodes = await asyncio.to_thread(a._session.client.get_children, a._layout.lease_dir("/m7"))
+    assert len(nodes) == 1, nodes  # b's only: a's refused node was deleted
+    for g in groups[:7]:  # what a holds is really a's: a fenced save of each goes through
+        await a.save_intent(g, {"g": g, "again": True}, finished=False)
+    with pytest.raises(LeaseLost):
+        await a.save_intent("/m7", {"no": 1}, finished=False)
+
+
 async def test_claim_takes_the_lease_and_reads_what_the_holder_before_stored(
         pair: tuple[ZooKeeperBackend, ...]) -> None:
     """`claim` sends the lease node, the listing and the intent read at once (one session's

@@ -30,13 +30,19 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from kazoo.exceptions import KazooException
+
 from reactor.adapters.store import zookeeper_layout as zl
+from reactor.adapters.store.errors import StoreError
+from reactor.adapters.store.group_commit import Batcher
 from reactor.adapters.store.lease_clock import lease_clock
 from reactor.adapters.store.zookeeper_retention import ZkRetention
 from reactor.adapters.store.zookeeper_session import ZkSession
 
 #: housekeeping of hook delivery claims (seconds between sweeps)
 SWEEP_EVERY_S = 3600.0
+#: a claim's answer: (the lease is held, the stored intent if so)
+Claimed = tuple[bool, dict[str, Any] | None]
 
 
 class ZooKeeperBackend(ZkRetention):
@@ -58,6 +64,7 @@ class ZooKeeperBackend(ZkRetention):
         self._held: dict[str, tuple[str, int]] = {}  # group -> (lease znode, session id)
         self._lost_callbacks: list[Callable[[set[str]], None]] = []
         self._beat: asyncio.Task[None] | None = None
+        self.claims: Batcher[tuple[str, int], Claimed] = Batcher(self._claim_batch, "zookeeper-claims")
 
     # lifecycle ---------------------------------------------------------------------------------
     async def __aenter__(self) -> ZooKeeperBackend:
@@ -113,6 +120,14 @@ class ZooKeeperBackend(ZkRetention):
             children = await listing
         finally:  # whatever failed, the others' outcomes are collected (never left unretrieved)
             await asyncio.gather(listing, *([reading] if reading else []), return_exceptions=True)
+        if await self._settle(group, session, node, children):
+            return True, await reading if reading is not None else None
+        return False, None
+
+    async def _settle(self, group: str, session: int, node: str, children: list[str]) -> bool:
+        """After our lease node `node` was created and the lease's nodes listed: held (ours is
+        the lowest) and recorded, or given up (our node deleted: a contender never waits)."""
+        parent, mine = self._layout.lease_dir(group), f"l-{session:016x}-"
         if node.rsplit("/", 1)[1] not in children:  # listed before the lease's parent was made
             children = await self._children(parent)
         children = sorted(children, key=zl.sequence)
@@ -122,9 +137,9 @@ class ZooKeeperBackend(ZkRetention):
         children = [c for c in children if c not in stale]
         if children and f"{parent}/{children[0]}" == node and self._session.session_id() == session:
             self._held[group] = (node, session)
-            return True, await reading if reading is not None else None
+            return True
         await self._delete(node)
-        return False, None
+        return False
 
     async def claim(self, group: str) -> tuple[bool, dict[str, Any] | None]:
         """The lease and the intent in one pipeline: one round trip's wait instead of three."""
@@ -132,9 +147,62 @@ class ZooKeeperBackend(ZkRetention):
             if not await self.acquire(group):
                 return False, None
             return True, await self.load_intent(group)
+        return await self.claims.call((group, session))
+
+    async def _claim_one(self, group: str, session: int) -> Claimed:
         path = self._layout.intent(group)
         held, got = await self._op("claim lease", lambda: self._acquire(group, session, read=path))
         return (True, self._intent_read(group, got)) if held else (False, None)
+
+    async def _claim_batch(self, items: list[tuple[str, int]]) -> list[Claimed | Exception]:
+        """Group commit of the claims asked for together: their lease nodes are created in ONE
+        transaction (one write, and one log sync at ZooKeeper, instead of one per group: with 50
+        GREEN apps created at once, 50 claims took 100 ms to complete one by one), then every
+        lease's listing and intent read go out at once. A batch of one, or a transaction refused
+        (a lease's parent not made yet: a group's first lease ever), is claimed group by group
+        (`_acquire` makes the parents); each claim then gets its own answer or error."""
+        if len(items) > 1:
+            nodes = await self._op("claim leases", lambda: self._create_leases(items))
+            if nodes is not None:
+                settled: list[Claimed | Exception] = await self._op(
+                    "claim leases", lambda: self._settle_all(items, nodes))
+                return settled
+        answers: list[Claimed | Exception] = []
+        for group, session in items:
+            try:
+                answers.append(await self._claim_one(group, session))
+            except Exception as exc:  # this claim's own failure (StoreError), not the others'
+                answers.append(exc)
+        return answers
+
+    async def _create_leases(self, items: list[tuple[str, int]]) -> list[str] | None:
+        """Our lease node for each (group, session), in one transaction; None if it was refused."""
+        tx = self._session.client.transaction()
+        for group, session in items:
+            tx.create(f"{self._layout.lease_dir(group)}/l-{session:016x}-", self.owner.encode(),
+                      ephemeral=True, sequence=True)
+        results = await self._kz(tx.commit_async)
+        if any(isinstance(r, Exception) for r in results):
+            return None  # rolled back as a whole: nothing was created
+        return [str(r) for r in results]
+
+    async def _settle_all(self, items: list[tuple[str, int]], nodes: list[str]) -> list[Claimed | Exception]:
+        listings = [asyncio.ensure_future(self._children(self._layout.lease_dir(g))) for g, _ in items]
+        readings = [asyncio.ensure_future(self._get(self._layout.intent(g))) for g, _ in items]
+        await asyncio.gather(*listings, *readings, return_exceptions=True)  # all sent at once
+        out: list[Claimed | Exception] = []
+        for (group, session), node, listing, reading in zip(items, nodes, listings, readings, strict=True):
+            try:
+                held = await self._settle(group, session, node, listing.result())
+                out.append((True, self._intent_read(group, reading.result())) if held else (False, None))
+            except (KazooException, TimeoutError) as exc:  # this claim fails alone; its node, if
+                # left, is ours and deleted by our next claim of the group
+                err = StoreError(self.label, f"claim lease: {type(exc).__name__} {exc}".strip())
+                self.ok, self.problem = False, str(err)
+                out.append(err)
+            except StoreError as exc:  # e.g. a corrupt intent znode
+                out.append(exc)
+        return out
 
     async def release(self, group: str) -> None:
         held = self._held.pop(group, None)
