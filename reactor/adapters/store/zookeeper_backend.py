@@ -157,15 +157,15 @@ class ZooKeeperBackend(ZkRetention):
     async def _claim_batch(self, items: list[tuple[str, int]]) -> list[Claimed | Exception]:
         """Group commit of the claims asked for together: their lease nodes are created in ONE
         transaction (one write, and one log sync at ZooKeeper, instead of one per group: with 50
-        GREEN apps created at once, 50 claims took 100 ms to complete one by one), then every
-        lease's listing and intent read go out at once. A batch of one, or a transaction refused
-        (a lease's parent not made yet: a group's first lease ever), is claimed group by group
-        (`_acquire` makes the parents); each claim then gets its own answer or error."""
+        GREEN apps created at once, 50 claims took 100 ms to complete one by one), sent at once
+        with every lease's listing and intent read (one session's requests are answered in
+        order: the listings see the new nodes). A batch of one, or a transaction refused (a
+        lease's parent not made yet: a group's first lease ever), is claimed group by group
+        (`_acquire` makes the parents); each claim gets its own answer or error."""
         if len(items) > 1:
-            nodes = await self._op("claim leases", lambda: self._create_leases(items))
-            if nodes is not None:
-                settled: list[Claimed | Exception] = await self._op(
-                    "claim leases", lambda: self._settle_all(items, nodes))
+            settled: list[Claimed | Exception] | None = await self._op(
+                "claim leases", lambda: self._claim_together(items))
+            if settled is not None:
                 return settled
         answers: list[Claimed | Exception] = []
         for group, session in items:
@@ -175,25 +175,23 @@ class ZooKeeperBackend(ZkRetention):
                 answers.append(exc)
         return answers
 
-    async def _create_leases(self, items: list[tuple[str, int]]) -> list[str] | None:
-        """Our lease node for each (group, session), in one transaction; None if it was refused."""
+    async def _claim_together(self, items: list[tuple[str, int]]) -> list[Claimed | Exception] | None:
+        """None if the transaction was refused (then nothing of it was created)."""
         tx = self._session.client.transaction()
         for group, session in items:
             tx.create(f"{self._layout.lease_dir(group)}/l-{session:016x}-", self.owner.encode(),
                       ephemeral=True, sequence=True)
-        results = await self._kz(tx.commit_async)
-        if any(isinstance(r, Exception) for r in results):
-            return None  # rolled back as a whole: nothing was created
-        return [str(r) for r in results]
-
-    async def _settle_all(self, items: list[tuple[str, int]], nodes: list[str]) -> list[Claimed | Exception]:
+        committing = asyncio.ensure_future(self._kz(tx.commit_async))
         listings = [asyncio.ensure_future(self._children(self._layout.lease_dir(g))) for g, _ in items]
         readings = [asyncio.ensure_future(self._get(self._layout.intent(g))) for g, _ in items]
-        await asyncio.gather(*listings, *readings, return_exceptions=True)  # all sent at once
+        await asyncio.gather(committing, *listings, *readings, return_exceptions=True)
+        nodes = committing.result()  # the transaction itself failed (connection): every claim fails
+        if any(isinstance(r, Exception) for r in nodes):
+            return None  # rolled back as a whole: nothing was created
         out: list[Claimed | Exception] = []
         for (group, session), node, listing, reading in zip(items, nodes, listings, readings, strict=True):
             try:
-                held = await self._settle(group, session, node, listing.result())
+                held = await self._settle(group, session, str(node), listing.result())
                 out.append((True, self._intent_read(group, reading.result())) if held else (False, None))
             except (KazooException, TimeoutError) as exc:  # this claim fails alone; its node, if
                 # left, is ours and deleted by our next claim of the group
