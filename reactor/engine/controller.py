@@ -37,7 +37,14 @@ from reactor.engine.executor import Executor, target_for
 from reactor.engine.green_definition import GreenDefinition
 from reactor.engine.group_drains import GroupDrains
 from reactor.engine.inputs import OperatorInputs
-from reactor.engine.observe import AppViews, build_observed, group_apps, policy_for, port_index_for
+from reactor.engine.observe import (
+    AppViews,
+    build_observed,
+    drain_views,
+    group_apps,
+    policy_for,
+    port_index_for,
+)
 from reactor.engine.pool import PoolKeeper
 from reactor.engine.status import GroupStatus
 from reactor.settings import DrainSource
@@ -260,7 +267,9 @@ class GroupController:
                     self._drains.watching(a.task_id)
                     self.executor.run_local(target, a)
             base = decision.intent
-            observed, decision, later = await self._decide(base, apps, green, target.backend, r)
+            # the same observation but for the drains just started: no second build of it
+            observed = observed.model_copy(update={"drains": drain_views(self._drains.observations())})
+            decision, later = self._plan(observed, base)
             actions = (*(a for a in actions if not isinstance(a, A.WatchDrain | A.UnwatchDrain)), *later)
         new = decision.intent
         events = [a.event.model_dump(mode="json") for a in actions if isinstance(a, A.Emit | A.RequestGate)]
@@ -358,13 +367,18 @@ class GroupController:
             drains=self._drains.observations(), failed=d.failed_deployments(), now=r.wall, memo=self._views)
         if self._policy is None or self._policy[0] is not green:  # GREEN's labels are read once per
             self._policy = (green, policy_for(d.settings, green))  # version of its App (immutable)
+        decision, actions = self._plan(observed, intent)
+        return observed, decision, actions
+
+    def _plan(self, observed: Any, intent: Intent) -> tuple[Any, tuple[A.Action, ...]]:
+        assert self._policy is not None  # set by `_decide`, which observed first
         policy = self._policy[1]
         decision = plan(observed, intent, policy)
         actions = decision.actions
-        if d.gate is None and any(isinstance(a, A.RequestGate) for a in actions):
+        if self.deps.gate is None and any(isinstance(a, A.RequestGate) for a in actions):
             decision = plan(observed, decision.intent.with_gate_answer(GateAnswer.ALLOW, None), policy)
             actions = (*actions, *decision.actions)
-        return observed, decision, actions
+        return decision, actions
 
     def _after_actions(self, done: tuple[A.Action, ...], intent: Intent, r: Reading) -> None:
         for a in done:
