@@ -193,11 +193,9 @@ class ZooKeeperBackend(ZkRetention):
             try:
                 held = await self._settle(group, session, str(node), listing.result())
                 out.append((True, self._intent_read(group, reading.result())) if held else (False, None))
-            except (KazooException, TimeoutError) as exc:  # this claim fails alone; its node, if
-                # left, is ours and deleted by our next claim of the group
-                err = StoreError(self.label, f"claim lease: {type(exc).__name__} {exc}".strip())
-                self.ok, self.problem = False, str(err)
-                out.append(err)
+            except (KazooException, TimeoutError) as exc:  # this claim fails alone (its round
+                # reports the store problem); its node, if left, is deleted by our next claim
+                out.append(StoreError(self.label, f"claim lease: {type(exc).__name__} {exc}".strip()))
             except StoreError as exc:  # e.g. a corrupt intent znode
                 out.append(exc)
         return out
