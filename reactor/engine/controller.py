@@ -24,6 +24,7 @@ from typing import Any
 import structlog
 
 from reactor.adapters.store.errors import LeaseLost, StoreError
+from reactor.adapters.store.records import RawJson
 from reactor.core import actions as A
 from reactor.core import labels as L
 from reactor.core.adoption import start_or_continue
@@ -227,8 +228,8 @@ class GroupController:
         return self._cached, True
 
     async def _save(self, intent: Intent, outbox: list[dict[str, Any]]) -> None:
-        await self.deps.backend.save_intent(
-            self.group, {"intent": intent.model_dump(mode="json"), "outbox": outbox},
+        await self.deps.backend.save_intent(  # the intent as JSON text: no dict built to be encoded
+            self.group, {"intent": RawJson(intent.model_dump_json()), "outbox": outbox},
             finished=intent.finished)
         self._cached = _Stored(intent, [])
         self._inputs.saved()  # commands and gate answers folded in are stored now

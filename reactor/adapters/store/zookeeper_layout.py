@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from reactor.adapters.store.errors import InvalidRecord, StoreError
+from reactor.adapters.store.records import encode_object
 
 #: ZooKeeper refuses znodes over jute.maxbuffer (1 MiB by default); keep room for the request
 MAX_ZNODE_BYTES = 1_000_000
@@ -86,7 +87,7 @@ def sequence(child: str) -> int:
 def encode(label: str, what: str, value: dict[str, Any]) -> bytes:
     """JSON bytes of `value`; InvalidRecord (a StoreError) when it cannot fit in one znode."""
     try:
-        data = json.dumps(value, allow_nan=False, separators=(",", ":")).encode()
+        data = encode_object(value).encode()
     except (TypeError, ValueError) as exc:
         raise InvalidRecord(label, f"{what} is not JSON-serializable: {exc}") from exc
     if len(data) > MAX_ZNODE_BYTES:
