@@ -123,6 +123,22 @@ async def test_first_save_of_a_group_read_absent_is_one_round_trip(
     assert await b.load_intent("/third") == {"step": 1}
 
 
+async def test_call_many_answers_each_call_in_order_with_its_value_or_its_error(
+        pair: tuple[ZooKeeperBackend, ...]) -> None:
+    from kazoo.exceptions import NoNodeError
+    a, _ = pair
+    zk = a._session.client
+    await asyncio.to_thread(zk.ensure_path, "/bluegreen/cm")
+    await asyncio.to_thread(zk.create, "/bluegreen/cm/x", b"one")
+    ops = a._session.ops
+    got = await a._session.call_many([
+        lambda: zk.get_async("/bluegreen/cm/x"), lambda: zk.get_children_async("/bluegreen/cm"),
+        lambda: zk.get_async("/bluegreen/cm/missing"), lambda: zk.exists_async("/bluegreen/cm/x")])
+    assert got[0][0] == b"one" and got[1] == ["x"] and got[3] is not None
+    assert isinstance(got[2], NoNodeError)  # returned, not raised: the others still answer
+    assert a._session.ops == ops + 4
+
+
 async def test_claims_asked_for_together_create_their_leases_in_one_transaction(
         pair: tuple[ZooKeeperBackend, ...]) -> None:
     """Claims asked for at once: their lease nodes in one ZooKeeper transaction, then every

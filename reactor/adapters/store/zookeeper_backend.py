@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from kazoo.exceptions import KazooException
+from kazoo.exceptions import KazooException, NoNodeError
 
 from reactor.adapters.store import zookeeper_layout as zl
 from reactor.adapters.store.errors import StoreError
@@ -43,6 +43,24 @@ from reactor.adapters.store.zookeeper_session import ZkSession
 SWEEP_EVERY_S = 3600.0
 #: a claim's answer: (the lease is held, the stored intent if so)
 Claimed = tuple[bool, dict[str, Any] | None]
+
+
+def _children_of(answer: Any) -> list[str]:
+    """A get_children answer of `ZkSession.call_many`: a missing parent lists nothing."""
+    if isinstance(answer, NoNodeError):
+        return []
+    if isinstance(answer, Exception):
+        raise answer
+    return list(answer)
+
+
+def _data_of(answer: Any) -> tuple[bytes, Any] | None:
+    """A get answer of `ZkSession.call_many`: (data, stat), None for a missing znode."""
+    if isinstance(answer, NoNodeError):
+        return None
+    if isinstance(answer, Exception):
+        raise answer
+    return answer[0], answer[1]
 
 
 class ZooKeeperBackend(ZkRetention):
@@ -181,18 +199,21 @@ class ZooKeeperBackend(ZkRetention):
         for group, session in items:
             tx.create(f"{self._layout.lease_dir(group)}/l-{session:016x}-", self.owner.encode(),
                       ephemeral=True, sequence=True)
-        committing = asyncio.ensure_future(self._kz(tx.commit_async))
-        listings = [asyncio.ensure_future(self._children(self._layout.lease_dir(g))) for g, _ in items]
-        readings = [asyncio.ensure_future(self._get(self._layout.intent(g))) for g, _ in items]
-        await asyncio.gather(committing, *listings, *readings, return_exceptions=True)
-        nodes = committing.result()  # the transaction itself failed (connection): every claim fails
+        zk, n = self._session.client, len(items)
+        got = await self._session.call_many([
+            tx.commit_async,
+            *(lambda d=self._layout.lease_dir(g): zk.get_children_async(d) for g, _ in items),
+            *(lambda p=self._layout.intent(g): zk.get_async(p) for g, _ in items)])
+        nodes, listings, readings = got[0], got[1:1 + n], got[1 + n:]
+        if isinstance(nodes, Exception):
+            raise nodes  # the transaction itself failed (connection): every claim fails
         if any(isinstance(r, Exception) for r in nodes):
             return None  # rolled back as a whole: nothing was created
         out: list[Claimed | Exception] = []
         for (group, session), node, listing, reading in zip(items, nodes, listings, readings, strict=True):
             try:
-                held = await self._settle(group, session, str(node), listing.result())
-                out.append((True, self._intent_read(group, reading.result())) if held else (False, None))
+                held = await self._settle(group, session, str(node), _children_of(listing))
+                out.append((True, self._intent_read(group, _data_of(reading))) if held else (False, None))
             except (KazooException, TimeoutError) as exc:  # this claim fails alone (its round
                 # reports the store problem); its node, if left, is deleted by our next claim
                 out.append(StoreError(self.label, f"claim lease: {type(exc).__name__} {exc}".strip()))

@@ -127,6 +127,42 @@ class ZkSession:
         self._mark_heard(session, sent)
         return value
 
+    async def call_many(self, starts: list[Callable[[], Any]]) -> list[Any]:
+        """Run kazoo *_async calls all at once and await them together: each one's value, or the
+        kazoo exception it raised, in order (TimeoutError if they are not all answered within a
+        session timeout). One hand-off to the event loop for all of them: with 50 claims, a
+        future, a timer and a wake-up of the loop per request were most of their cost."""
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        session, sent = self.session_id(), self._monotonic()
+        results: list[Any] = [None] * len(starts)
+        remaining = [len(starts)]
+        lock = threading.Lock()
+
+        def settle() -> None:
+            if not fut.done():
+                fut.set_result(None)
+
+        def answered(i: int) -> Callable[[Any], None]:
+            def done(result: Any) -> None:  # kazoo's callback thread
+                results[i] = result
+                with lock:
+                    remaining[0] -= 1
+                    last = remaining[0] == 0
+                if last:
+                    try:
+                        loop.call_soon_threadsafe(settle)
+                    except RuntimeError:
+                        pass
+            return done
+
+        self.ops += len(starts)
+        for i, start in enumerate(starts):
+            start().rawlink(answered(i))
+        await asyncio.wait_for(fut, self.timeout_s)
+        self._mark_heard(session, sent)
+        return [r.value if r.successful() else r.exception for r in results]
+
     async def heartbeat(self) -> None:
         """One round trip: refreshes the trust window while the session is healthy."""
         await self.call(lambda: self.client.exists_async("/"))
