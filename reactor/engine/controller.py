@@ -329,7 +329,10 @@ class GroupController:
         if out.failed is not None:  # retried by the next reconcile (soon), not by a loop here
             return _StepResult(min(decision.requeue_after_s or FAILED_ACTION_RETRY_S, FAILED_ACTION_RETRY_S),
                                wrote)
-        decided = self._decided_at_once(actions[:out.done])
+        # a drain it started that the `none` source answered in `watch()` itself: no event
+        # will wake the group for it
+        decided = self._drains.any_decided(
+            a.task_id for a in actions[:out.done] if isinstance(a, A.WatchDrain))
         requeue = decision.requeue_after_s
         if unsaved_ids:
             requeue = min(OBSERVATIONS_SAVED_WITHIN_S, requeue if requeue is not None else math.inf)
@@ -346,15 +349,6 @@ class GroupController:
         watches = [a for a in actions if isinstance(a, A.WatchDrain)]
         return (not new.finished and self.deps.settings.drain.source is DrainSource.NONE
                 and bool(watches) and all(isinstance(a, local) for a in actions))
-
-    def _decided_at_once(self, done: tuple[A.Action, ...]) -> bool:
-        """A drain this step started is known drained (or gone) already: the `none` source answers
-        in `watch()` itself and sends no event, so nothing else would wake the group for it."""
-        started = [a.task_id for a in done if isinstance(a, A.WatchDrain)]
-        if not started:
-            return False
-        seen = self.deps.drains.observations()
-        return any((o := seen.get(t)) is not None and (o.drained or o.gone) for t in started)
 
     async def _decide(self, intent: Intent, apps: list[Any], green: Any, backend: str,
                       r: Reading) -> tuple[Any, Any, tuple[A.Action, ...]]:

@@ -46,6 +46,7 @@ from reactor.engine.hooks import HookDispatcher
 from reactor.engine.housekeeping import prune_forever
 from reactor.engine.lbguard import GuardedLoadBalancer
 from reactor.engine.lbwatch import watch_lb_restarts
+from reactor.engine.marking import mark_within
 from reactor.engine.metrics import Metrics
 from reactor.engine.workqueue import WorkQueue
 from reactor.settings import Settings, secret_value
@@ -71,15 +72,6 @@ EVENT_TYPES = (
     "app_terminated_event",
 )
 
-#: Task and health events of an app a Marathon deployment holds, and `api_post_event`: marked
-#: within LOCKED_BATCH_S rather than at once (Engine.mark_soon); a deployment's own events always
-#: mark at once.
-BATCHED_WHILE_LOCKED = frozenset({
-    "status_update_event", "instance_changed_event", "instance_health_changed_event",
-    "health_status_changed_event", "failed_health_check_event", "add_health_check_event",
-    "remove_health_check_event", "unknown_instance_terminated_event",
-})
-LOCKED_BATCH_S = 0.05
 
 
 def _owner_id() -> str:
@@ -240,28 +232,15 @@ class Engine:
             return False
         return True
 
-    def mark(self, groups: set[str] | list[str], trigger: str) -> None:
+    def mark(self, groups: set[str] | list[str], trigger: str, *, within_s: float = 0.0) -> None:
+        """Mark the groups this reactor acts for: at once, or within `within_s` (see marking)."""
         now = self.clock.mono()
         for group in groups:
             if self.wants(group):
-                self.queue.add(group, trigger=trigger, at=now)
-
-    def mark_soon(self, groups: set[str], trigger: str) -> None:
-        """Mark within LOCKED_BATCH_S: for a task or health event of an app that a Marathon
-        deployment holds, and for an app definition posted (`api_post_event`: Marathon starts a
-        deployment on the app for it). Nothing can be written to that app until the deployment
-        ends, and its end (`deployment_success`/`_failed`) marks at once; meanwhile its events
-        come in bursts (the post and the deployment's start; a task's staging, start and health;
-        a batch turning healthy a few ms before its deployment ends), each of which ran a round
-        that could do nothing, or adopted a new GREEN before its creation ended and so needed a
-        second round and save to scale it. With 50 groups deploying at once those rounds stood
-        between the deployment ends and the writes due on them. The delay is bounded, so nothing
-        else waits longer than that (e.g. a healthy GREEN task joining the LB pool before its
-        deployment ends, a foreign change seen)."""
-        now = self.clock.mono()
-        for group in groups:
-            if self.wants(group):
-                self.queue.add_after(group, LOCKED_BATCH_S, trigger=trigger, at=now)
+                if within_s > 0:
+                    self.queue.add_after(group, within_s, trigger=trigger, at=now)
+                else:
+                    self.queue.add(group, trigger=trigger, at=now)
 
     def _on_marathon_event(self, event: ev.MarathonEvent) -> None:
         fields = vars(event)  # not getattr: a pydantic model's missing attribute is a slow exception
@@ -274,12 +253,8 @@ class Engine:
                 self._app_events.clear()  # bounded; a refresh in flight then simply reads again
             self._app_events[app_id] = self._app_events.get(app_id, 0) + 1
         groups = self.view.apply(event)
-        locked = (etype in BATCHED_WHILE_LOCKED and app_id is not None
-                  and bool(self.view.deployment_ids_for(app_id)))
-        if groups and (locked or isinstance(event, ev.ApiPostEvent)):
-            self.mark_soon(groups, trigger=etype)
-        else:
-            self.mark(groups, trigger=etype)
+        if groups:
+            self.mark(groups, trigger=etype, within_s=mark_within(event, etype, app_id, self.view))
         if self.view.needs_refresh and not self._refreshing:
             self._refreshing = True
             self.spawn(self._refresh_apps(etype), name="refresh_apps")

@@ -1,5 +1,5 @@
 """Task and health events of an app that a Marathon deployment holds, and an app definition
-posted, mark its group within LOCKED_BATCH_S instead of at once (Engine.mark_soon); the
+posted, mark its group within LOCKED_BATCH_S instead of at once (reactor.engine.marking); the
 deployment's end marks at once, and a task event of an app with no deployment marks at once.
 Events are fed to the running engine's own intake (`_on_marathon_event`) and the work queue is
 read right after, with nothing awaited between: no round can run in between, so what is seen is
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from reactor.core.events import parse_event
 from reactor.core.ids import instance_id_of
-from reactor.engine.engine import LOCKED_BATCH_S
+from reactor.engine.marking import LOCKED_BATCH_S
 from tests.engine.harness import BLUE_ID, GROUP, blue_def, local_marathon, make_settings, running_engine
 from tests.workqueue.recorder import eventually
 

@@ -64,6 +64,21 @@ def put_intent(
     )
 
 
+def put_intents(c: sqlite3.Connection, rows_json: str, now_s: float, owner: str) -> int:
+    """`put_intent` for a JSON array of `{"g": group, "b": body, "f": finished}`, in ONE statement
+    whose WHERE skips each group another owner holds a live lease on; how many were written."""
+    return int(c.execute(
+        "INSERT INTO intents (group_name, body, finished, revision, updated_at, updated_by)"
+        " SELECT json_extract(value, '$.g'), json_extract(value, '$.b'), json_extract(value, '$.f'),"
+        " 1, ?1, ?2"
+        " FROM json_each(?3) WHERE NOT EXISTS (SELECT 1 FROM leases WHERE"
+        " leases.group_name = json_extract(value, '$.g') AND expires_at > ?1 AND holder != ?2)"
+        " ON CONFLICT (group_name) DO UPDATE SET body = excluded.body,"
+        " finished = excluded.finished, revision = intents.revision + 1,"
+        " updated_at = excluded.updated_at, updated_by = excluded.updated_by",
+        (now_s, owner, rows_json)).rowcount)
+
+
 class RawJson(str):
     """The JSON text of one value, serialized by its producer (the engine gives an intent as
     pydantic's `model_dump_json()`): `encode_object` writes it as it is. With 50 groups

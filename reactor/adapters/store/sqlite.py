@@ -26,22 +26,11 @@ from reactor.adapters.store.records import (
     dump_object,
     intent_row,
     put_intent,
+    put_intents,
     require_positive,
 )
 
 IntentMutation = Callable[[dict[str, Any] | None], dict[str, Any] | None]
-
-#: the group commit (`write_intent_rows`): every row of the JSON array whose group no other owner
-#: holds a live lease on, inserted or updated, in one statement (hence one transaction)
-_WRITE_INTENTS = (
-    "INSERT INTO intents (group_name, body, finished, revision, updated_at, updated_by)"
-    " SELECT json_extract(value, '$.g'), json_extract(value, '$.b'), json_extract(value, '$.f'), 1, ?1, ?2"
-    " FROM json_each(?3) WHERE NOT EXISTS (SELECT 1 FROM leases WHERE"
-    " leases.group_name = json_extract(value, '$.g') AND expires_at > ?1 AND holder != ?2)"
-    " ON CONFLICT (group_name) DO UPDATE SET body = excluded.body,"
-    " finished = excluded.finished, revision = intents.revision + 1,"
-    " updated_at = excluded.updated_at, updated_by = excluded.updated_by")
-
 
 #: the leases of a JSON array of groups that are free, expired or ours: taken (or renewed)
 _CLAIM_LEASES = (
@@ -158,7 +147,7 @@ class StateStore:
         writes none of them."""
         payload = "[" + ",".join(j for _, j in rows) + "]"
         with self._statement() as c:
-            written = c.execute(_WRITE_INTENTS, (now_s, self.owner, payload)).rowcount
+            written = put_intents(c, payload, now_s, self.owner)
         if written == len(rows):
             return [None] * len(rows)
         return self._refused_rows(rows, now_s)
