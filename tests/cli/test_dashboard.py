@@ -51,7 +51,17 @@ ROW_PHASE = ("const r = document.querySelector('#groups tr[data-group=\"' + argu
              "return r ? r.children[1].textContent : null;")
 CLICK = ("const b = document.querySelector('button[data-group=\"' + arguments[0] + '\"]"
          "[data-command=\"' + arguments[1] + '\"]'); if (!b) return false; b.click(); return true;")
-MESSAGE = "return document.getElementById('message').textContent;"
+# from now on, every text the page puts in its message line, in order (window.__said)
+RECORD_MESSAGES = """
+window.__said = [];
+if (!window.__sayObserver) {
+  const m = document.getElementById('message');
+  window.__sayObserver = new MutationObserver(() => {
+    if (m.textContent) window.__said.push(m.textContent);
+  });
+  window.__sayObserver.observe(m, {childList: true, characterData: true, subtree: true});
+}
+"""
 CANVAS_INKED = ("const c = document.getElementById('timeline');"
                 "const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
                 "let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i]) n++; return n;")
@@ -65,13 +75,15 @@ async def phase_shown(driver: webdriver.Chrome, *phases: str, timeout_s: float =
 
 
 async def click(driver: webdriver.Chrome, command: str) -> str:
-    """Click GROUP's button for `command`; the page's answer (a new message)."""
-    await js(driver, "document.getElementById('message').textContent = '';")
+    """Click GROUP's button for `command`; the page's answer to it (`<group>: <command> ...`).
+    Other messages may come meanwhile: a refresh of the rows with a wrong token pasted says
+    "cannot read deployments", which is not the command's answer."""
+    await js(driver, RECORD_MESSAGES)
     assert await js(driver, CLICK, GROUP, command), f"no {command} button"
 
-    async def answered() -> str | None:
-        text = str(await js(driver, MESSAGE))
-        return text or None
+    async def answered() -> str | None:  # every message since the click, none missed between polls
+        said = [str(m) for m in await js(driver, "return window.__said;")]
+        return next((m for m in said if m.startswith(f"{GROUP}: ")), None)
     return str(await wait_until(answered, timeout_s=15, what=f"answer to {command}", interval_s=0.1))
 
 
