@@ -1,11 +1,13 @@
 """Shared pytest fixtures. Component fixtures live beside the tests that own them; ZooKeeper is
 shared (store tests and replica e2e tests both need it)."""
 
+import logging
 import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import structlog
 
 from tests.zookeeper import ZooKeeperServer
 
@@ -21,6 +23,22 @@ def pytest_configure(config: pytest.Config) -> None:
     del config
     if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@pytest.fixture(autouse=True)
+def logging_as_it_was() -> Iterator[None]:
+    """Each test leaves logging as it found it. A test that runs a command in-process (`main([...])`)
+    has the command configure structlog and the root logger to print to sys.stderr, which is then
+    that test's capture file, closed by pytest afterwards: a later test on the same worker that
+    logged got "I/O operation on closed file" (a work-queue test failed so, in one CI run of three,
+    depending on which tests its worker had run before)."""
+    saved = structlog.get_config()
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    structlog.configure(**saved)
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture
