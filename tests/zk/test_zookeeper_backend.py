@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 from kazoo.protocol.states import KazooState
 
+from reactor.adapters.store import zookeeper_multiread as mr
 from reactor.adapters.store.backend import Coordination, StateBackend
 from reactor.adapters.store.errors import InvalidRecord, LeaseLost, StoreError
 from reactor.adapters.store.factory import build_backend
@@ -28,6 +29,11 @@ from tests.zookeeper import ZooKeeperServer
 
 SESSION_S = 1.5
 ROOT = Path(__file__).resolve().parents[2]
+
+
+def sent(b: ZooKeeperBackend) -> int:
+    """Requests `b` sent to ZooKeeper, its heartbeats (on their own timer) left out."""
+    return b._session.ops - b._session.beats
 
 
 def backend(zk: ZooKeeperServer, owner: str, session_s: float = SESSION_S) -> ZooKeeperBackend:
@@ -100,12 +106,12 @@ async def test_first_save_of_a_group_read_absent_is_one_round_trip(
     assert await a.acquire("/warm")
     await a.save_intent("/warm", {"step": 0}, finished=False)  # the process's first: makes the parent
     assert await a.acquire("/new") and await a.load_intent("/new") is None
-    ops = a._session.ops
+    ops = sent(a)
     await a.save_intent("/new", {"step": 1}, finished=False)
-    assert a._session.ops - ops == 1 and await b.load_intent("/new") == {"step": 1}
-    ops = a._session.ops
+    assert sent(a) - ops == 1 and await b.load_intent("/new") == {"step": 1}
+    ops = sent(a)
     await a.save_intent("/new", {"step": 2}, finished=False)
-    assert a._session.ops - ops == 1 and await b.load_intent("/new") == {"step": 2}
+    assert sent(a) - ops == 1 and await b.load_intent("/new") == {"step": 2}
     # read absent by `a`, then created by `b` while it held the lease: a's create fails, set wins
     assert await a.load_intent("/other") is None
     assert await b.acquire("/other")
@@ -130,13 +136,68 @@ async def test_call_many_answers_each_call_in_order_with_its_value_or_its_error(
     zk = a._session.client
     await asyncio.to_thread(zk.ensure_path, "/bluegreen/cm")
     await asyncio.to_thread(zk.create, "/bluegreen/cm/x", b"one")
-    ops = a._session.ops
+    ops = sent(a)
     got = await a._session.call_many([
         lambda: zk.get_async("/bluegreen/cm/x"), lambda: zk.get_children_async("/bluegreen/cm"),
         lambda: zk.get_async("/bluegreen/cm/missing"), lambda: zk.exists_async("/bluegreen/cm/x")])
     assert got[0][0] == b"one" and got[1] == ["x"] and got[3] is not None
     assert isinstance(got[2], NoNodeError)  # returned, not raised: the others still answer
-    assert a._session.ops == ops + 4
+    assert sent(a) == ops + 4
+
+
+async def test_multi_read_answers_every_read_in_one_request(pair: tuple[ZooKeeperBackend, ...]) -> None:
+    """ZooKeeper 3.8 takes multiRead (asked at connect): listings and data reads in one request,
+    each answered in order, a missing znode as its own NoNodeError. Read one by one (a server
+    before 3.6), the answers are the same."""
+    from kazoo.exceptions import NoNodeError
+    a, _ = pair
+    assert a._session.multi_read is True
+    zk = a._session.client
+    await asyncio.to_thread(zk.create, "/bluegreen/mr/x", b"one", makepath=True)
+    await asyncio.to_thread(zk.create, "/bluegreen/mr/y", b"", makepath=True)
+    reads = [("children", "/bluegreen/mr"), ("data", "/bluegreen/mr/x"), ("data", "/bluegreen/mr/none"),
+             ("children", "/bluegreen/none"), ("data", "/bluegreen/mr/y")]
+    answers = {}
+    for multi in (True, False):
+        a._session.multi_read = multi
+        ops = sent(a)
+        (exists,), got = await a._session.call_with_reads(
+            [lambda: zk.exists_async("/bluegreen/mr/x")], reads)
+        assert sent(a) - ops == (2 if multi else 1 + len(reads))
+        assert exists is not None and sorted(got[0]) == ["x", "y"]
+        assert got[1][0] == b"one" and got[1][1].version == 0 and got[4][0] == b""
+        assert isinstance(got[2], NoNodeError) and isinstance(got[3], NoNodeError)
+        answers[multi] = [sorted(g) if i == 0 else g if isinstance(g, tuple) else type(g)
+                          for i, g in enumerate(got)]
+    assert answers[True] == answers[False]
+
+
+def test_multi_read_is_taken_from_3_6_on_as_the_srvr_answer_says() -> None:
+    assert mr.takes_multi_read("Zookeeper version: 3.8.0-5a02a05eddb59aee6ac762f7ea82e92a68eb9c0f, "
+                               "built on 2022-02-25 08:49 UTC\nLatency min/avg/max: 0/0.0/0\n")
+    assert mr.takes_multi_read("Zookeeper version: 3.6.0--1, built on 02/25/2020 14:38 GMT")
+    assert mr.takes_multi_read("Zookeeper version: 4.0.0-x, built on …")
+    assert not mr.takes_multi_read("Zookeeper version: 3.5.9-83df9301aa5c2a5d284a9940177808c01bc35cef")
+    assert not mr.takes_multi_read("Zookeeper version: 3.4.14-4c25d480e66aadd371de8bd2fd8da255ac140bcf, "
+                                   "built on 03/06/2019 16:18 GMT")
+    assert not mr.takes_multi_read("srvr is not executed because it is not in the whitelist.\n")
+    assert not mr.takes_multi_read("")
+
+
+async def test_claims_read_one_by_one_from_a_server_before_3_6(pair: tuple[ZooKeeperBackend, ...]) -> None:
+    """A server whose `srvr` names a version before 3.6 gets no multiRead (it would answer out of
+    turn and break kazoo's connection): claims read one by one and give the same answers. (ZooKeeper
+    3.5 and later answer `srvr` whatever their whitelist; 3.4 without it counts as old.)"""
+    a, _ = pair
+    groups = [f"/q{i}" for i in range(3)]
+    assert await asyncio.gather(*(a.claim(g) for g in groups)) == [(True, None)] * 3
+    await a.save_intent("/q1", {"step": 1}, finished=False)
+    await asyncio.gather(*(a.release(g) for g in groups))
+    a._session.multi_read = False  # as `probe_multi_read` leaves it for a 3.4 or 3.5 server
+    ops = sent(a)
+    got = await asyncio.gather(*(a.claim(g) for g in groups))
+    assert got == [(True, None), (True, {"step": 1}), (True, None)]
+    assert sent(a) - ops == 1 + 2 * len(groups)  # the creates, then each read alone
 
 
 async def test_claims_asked_for_together_create_their_leases_in_one_transaction(
@@ -153,10 +214,11 @@ async def test_claims_asked_for_together_create_their_leases_in_one_transaction(
         await a.save_intent(g, {"g": g}, finished=False)
     await asyncio.gather(*(a.release(g) for g in groups))
     assert await b.claim("/m7") == (True, None)
-    batches = a.claims.batches
+    batches, ops = a.claims.batches, sent(a)
     got = await asyncio.gather(*(a.claim(g) for g in groups))
     assert got == [(True, {"g": g}) for g in groups[:4]] + [(True, None)] * 3 + [(False, None)]
-    assert a.claims.largest > 1 and a.claims.batches - batches < len(groups)
+    assert a.claims.largest == len(groups) and a.claims.batches - batches == 1
+    assert sent(a) - ops == 3  # the creates, the reads (one multiRead), /m7's node deleted
     assert a.acting_for() == set(groups[:7]) and b.acting_for() == {"/m7"}
     nodes = await asyncio.to_thread(a._session.client.get_children, a._layout.lease_dir("/m7"))
     assert len(nodes) == 1, nodes  # b's only: a's refused node was deleted
@@ -198,9 +260,9 @@ async def test_saves_asked_for_together_go_in_one_transaction_each_still_fenced(
         assert await a.acquire(g) and await a.load_intent(g) is None
     assert await a.acquire("/batch-warm")
     await a.save_intent("/batch-warm", {"step": 0}, finished=False)  # makes the intents parent
-    ops = a._session.ops
+    ops = sent(a)
     await asyncio.gather(*(a.save_intent(g, {"step": 1, "g": g}, finished=False) for g in groups))
-    assert a._session.ops - ops == 1  # asked for in one go: all six in one multi
+    assert sent(a) - ops == 1  # asked for in one go: all six in one multi
     assert [await b.load_intent(g) for g in groups] == [{"step": 1, "g": g} for g in groups]
     lost = a._held["/batch3"][0]
     await asyncio.to_thread(a._session.client.delete, lost)  # as if another process took it over
@@ -271,8 +333,12 @@ async def test_zookeeper_restart_keeps_intents_and_leases(zookeeper: ZooKeeperSe
         assert await a.acquire("/g")
         await a.save_intent("/g", {"step": 3}, finished=False)
         assert await a.append_history(hist("/h", "d1"))
-        zookeeper.restart()
+        assert a._session.multi_read is True
+        zookeeper.restart()  # (blocks the loop: nothing of ours runs until it returns)
+        assert a._session.multi_read is None  # forgotten with the connection
         await wait_until(lambda: a.acquire("/g"), timeout_s=30, what="lease back after restart")
+        await wait_until(lambda: a._session.multi_read is True, timeout_s=10,
+                         what="the server asked again about multiRead")
         assert not await b.acquire("/g")
         assert await b.load_intent("/g") == {"step": 3}
         assert [r["deployment_id"] for r in await b.list_history("/h")] == ["d1"]

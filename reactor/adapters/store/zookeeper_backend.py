@@ -46,7 +46,7 @@ Claimed = tuple[bool, dict[str, Any] | None]
 
 
 def _children_of(answer: Any) -> list[str]:
-    """A get_children answer of `ZkSession.call_many`: a missing parent lists nothing."""
+    """A children answer of `ZkSession.call_with_reads`: a missing parent lists nothing."""
     if isinstance(answer, NoNodeError):
         return []
     if isinstance(answer, Exception):
@@ -55,7 +55,7 @@ def _children_of(answer: Any) -> list[str]:
 
 
 def _data_of(answer: Any) -> tuple[bytes, Any] | None:
-    """A get answer of `ZkSession.call_many`: (data, stat), None for a missing znode."""
+    """A data answer of `ZkSession.call_with_reads`: (data, stat), None for a missing znode."""
     if isinstance(answer, NoNodeError):
         return None
     if isinstance(answer, Exception):
@@ -91,7 +91,14 @@ class ZooKeeperBackend(ZkRetention):
         self._beat = asyncio.create_task(self._heartbeats(), name="zookeeper_heartbeat")
         if not await self._session.wait_connected(self._connect_timeout_s):
             self.ok, self.problem = False, f"{self.label}: not connected (retrying)"
+        else:
+            await self._probe_multi_read()
         return self
+
+    async def _probe_multi_read(self) -> None:
+        """Whether the server takes multiRead, asked once per connection (`ZkSession`)."""
+        if self._session.multi_read is None:
+            await self._session.probe_multi_read()
 
     async def __aexit__(self, *_exc: object) -> None:
         if self._beat is not None:
@@ -176,11 +183,12 @@ class ZooKeeperBackend(ZkRetention):
         """Group commit of the claims asked for together: their lease nodes are created in ONE
         transaction (one write, and one log sync at ZooKeeper, instead of one per group: with 50
         GREEN apps created at once, 50 claims took 100 ms to complete one by one), sent at once
-        with every lease's listing and intent read (one session's requests are answered in
-        order: the listings see the new nodes). A batch of one, or a transaction refused (a
-        lease's parent not made yet: a group's first lease ever), is claimed group by group
-        (`_acquire` makes the parents); each claim gets its own answer or error."""
-        if len(items) > 1:
+        with every lease's listing and intent read, themselves one multiRead where the server has
+        it (one session's requests are answered in order: the listings see the new nodes): two
+        requests for any number of claims. A transaction refused (a lease's parent not made yet:
+        a group's first lease ever) is claimed group by group (`_acquire` makes the parents);
+        each claim gets its own answer or error."""
+        if items:
             settled: list[Claimed | Exception] | None = await self._op(
                 "claim leases", lambda: self._claim_together(items))
             if settled is not None:
@@ -199,12 +207,11 @@ class ZooKeeperBackend(ZkRetention):
         for group, session in items:
             tx.create(f"{self._layout.lease_dir(group)}/l-{session:016x}-", self.owner.encode(),
                       ephemeral=True, sequence=True)
-        zk, n = self._session.client, len(items)
-        got = await self._session.call_many([
-            tx.commit_async,
-            *(lambda d=self._layout.lease_dir(g): zk.get_children_async(d) for g, _ in items),
-            *(lambda p=self._layout.intent(g): zk.get_async(p) for g, _ in items)])
-        nodes, listings, readings = got[0], got[1:1 + n], got[1 + n:]
+        n = len(items)
+        (nodes,), got = await self._session.call_with_reads([tx.commit_async], [
+            *(("children", self._layout.lease_dir(g)) for g, _ in items),
+            *(("data", self._layout.intent(g)) for g, _ in items)])
+        listings, readings = got[:n], got[n:]
         if isinstance(nodes, Exception):
             raise nodes  # the transaction itself failed (connection): every claim fails
         if any(isinstance(r, Exception) for r in nodes):
@@ -270,10 +277,12 @@ class ZooKeeperBackend(ZkRetention):
             await asyncio.sleep(SWEEP_EVERY_S)
 
     async def _heartbeats(self) -> None:
-        """Every quarter of the session timeout: one round trip (keeps `may_act` trust fresh)."""
+        """Every quarter of the session timeout: one round trip (keeps `may_act` trust fresh);
+        the multiRead question too, after a reconnect."""
         while True:
             await asyncio.sleep(self._session.timeout_s / 4)
-            await self.heartbeat_once()
+            if await self.heartbeat_once():
+                await self._probe_multi_read()
 
     async def heartbeat_once(self) -> bool:
         """One round trip; False (ok False, problem set) when the server did not answer."""

@@ -19,13 +19,25 @@ from collections.abc import Callable
 from typing import Any
 
 from kazoo.client import KazooClient
-from kazoo.protocol.states import KazooState
+from kazoo.exceptions import ConnectionLoss, KazooException, UnimplementedError
+from kazoo.protocol.states import KazooState, KeeperState
 from kazoo.retry import KazooRetry
 
+from reactor.adapters.store import zookeeper_multiread as mr
 from reactor.adapters.store.lease_clock import lease_clock
 
 #: the session is trusted for this fraction of its timeout after the last answered request
 TRUST_FRACTION = 0.6
+#: one read of `read_many`: ("children" | "data", absolute path)
+Read = tuple[str, str]
+
+
+def _kazoo_error(exc: BaseException) -> BaseException:
+    """A failed request's error as a kazoo exception: kazoo fails the request it expected with a
+    RuntimeError when an answer comes out of turn (then drops the connection)."""
+    if isinstance(exc, (KazooException, TimeoutError)):
+        return exc
+    return ConnectionLoss(f"{type(exc).__name__}: {exc}")
 
 
 class ZkSession:
@@ -45,6 +57,11 @@ class ZkSession:
         self._on_suspended: Callable[[], None] = lambda: None
         self._connected = asyncio.Event()
         self.ops = 0  # requests sent to ZooKeeper (heartbeats included), for benchmarks/metrics
+        self.beats = 0  # of which heartbeats
+        #: the server this connection reaches takes multiRead (ZooKeeper 3.6+); None until
+        #: `probe_multi_read` has asked it (again after every reconnect)
+        self.multi_read: bool | None = None
+        self._connections = 0  # connections made, to tell whether an answer is still about ours
         self.client.add_listener(self._listener)
 
     # lifecycle ---------------------------------------------------------------------------------
@@ -67,6 +84,9 @@ class ZkSession:
         if state != KazooState.CONNECTED:
             with self._lock:
                 self._heard = None
+            self.multi_read = None  # kazoo may reconnect to another server, maybe older
+        else:
+            self._connections += 1
         if state == KazooState.CONNECTED:
             callback = self._connected.set
         else:
@@ -113,7 +133,7 @@ class ZkSession:
             if result.successful():
                 fut.set_result(result.value)
             else:
-                fut.set_exception(result.exception)
+                fut.set_exception(_kazoo_error(result.exception))
 
         def done(result: Any) -> None:  # kazoo's callback thread
             try:
@@ -132,6 +152,8 @@ class ZkSession:
         kazoo exception it raised, in order (TimeoutError if they are not all answered within a
         session timeout). One hand-off to the event loop for all of them: with 50 claims, a
         future, a timer and a wake-up of the loop per request were most of their cost."""
+        if not starts:
+            return []
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
         session, sent = self.session_id(), self._monotonic()
@@ -161,10 +183,73 @@ class ZkSession:
             start().rawlink(answered(i))
         await asyncio.wait_for(fut, self.timeout_s)
         self._mark_heard(session, sent)
-        return [r.value if r.successful() else r.exception for r in results]
+        return [r.value if r.successful() else _kazoo_error(r.exception) for r in results]
+
+    async def probe_multi_read(self) -> bool | None:
+        """Whether the server this session is connected to takes multiRead (3.6+), read from its
+        `srvr` answer on a socket of its own (kazoo's `command`): safe at any time. Never asked
+        by sending one in the session: a server before 3.6 answers an unknown request out of
+        turn, and kazoo's connection thread dies of the mismatch. False when the answer has no
+        version (srvr left out of 4lw.commands.whitelist): reads then go one by one. None: not
+        connected, or the connection changed meanwhile (asked again later)."""
+        if self.session_id() is None:
+            return None
+        connection = self._connections
+        try:
+            answer = await asyncio.to_thread(self.client.command, b"srvr")
+        except Exception:  # ConnectionLoss, a socket error, the connection gone meanwhile
+            return None
+        if connection != self._connections or self.session_id() is None:
+            return None
+        self.multi_read = mr.takes_multi_read(answer)
+        return self.multi_read
+
+    def _send(self, request: Any) -> Any:
+        """A request kazoo has no method for, sent as its own Transaction.commit_async sends one."""
+        result = self.client.handler.async_result()
+        self.client._call(request, result)
+        return result
+
+    def _read_starts(self, reads: list[Read], multi: bool) -> list[Callable[[], Any]]:
+        if multi:
+            root = self.client.chroot or ""
+            ops = [mr.children(root + p) if kind == "children" else mr.data(root + p) for kind, p in reads]
+            return [lambda: self._send(mr.MultiRead(ops))]
+        zk = self.client
+
+        def start(kind: str, path: str) -> Callable[[], Any]:
+            if kind == "children":
+                return lambda: zk.get_children_async(path)
+            return lambda: zk.get_async(path)
+        return [start(kind, path) for kind, path in reads]
+
+    async def call_with_reads(self, starts: list[Callable[[], Any]],
+                              reads: list[Read]) -> tuple[list[Any], list[Any]]:
+        """`call_many(starts)` with the reads sent right after them, together: (the starts'
+        answers, each read's answer: a list of names, (data, stat), or its kazoo exception, e.g.
+        NoNodeError). The reads are one multiRead when the server is known to take it, else one
+        request each. One session's requests are answered in order: the reads see what the
+        starts wrote."""
+        # decided when sent: a request queued before a drop is failed by kazoo, not re-sent
+        multi = bool(self.multi_read and reads and self.client.client_state == KeeperState.CONNECTED)
+        got = await self.call_many([*starts, *self._read_starts(reads, multi)])
+        answers, rest = got[:len(starts)], got[len(starts):]
+        if multi:
+            single = rest[0]
+            if isinstance(single, Exception):
+                if isinstance(single, UnimplementedError):  # a server before 3.6 after all
+                    self.multi_read = False
+                rest = [single] * len(reads)
+            elif len(single) != len(reads):
+                wrong = KazooException(f"multiRead: {len(single)} answers to {len(reads)} reads")
+                rest = [wrong] * len(reads)
+            else:
+                rest = list(single)
+        return answers, rest
 
     async def heartbeat(self) -> None:
         """One round trip: refreshes the trust window while the session is healthy."""
+        self.beats += 1
         await self.call(lambda: self.client.exists_async("/"))
 
     async def wait_connected(self, timeout_s: float) -> bool:
