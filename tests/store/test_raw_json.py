@@ -24,7 +24,11 @@ def test_raw_json_is_spliced_at_any_depth_and_the_rest_encoded_as_before() -> No
     plain = {"k": [1, {"v": "w"}], "t": (1, 2), 3: True}
     assert encode_object(plain) == json.dumps(plain, separators=(",", ":"))  # unchanged path
     keyed = {"intent": raw, 3: None, None: 1.5}  # keys as json.dumps writes them
-    assert json.loads(encode_object(keyed)) == {"intent": json.loads(raw), "3": None, "null": 1.5}
+    assert json.loads(encode_object(keyed)) == {"intent": json.loads(raw.text), "3": None, "null": 1.5}
+    # a string that looks like the placeholder of another process is only a string
+    lookalike = {"intent": raw, "s": "rawjson-0123456789abcdef01234567-0"}
+    assert json.loads(encode_object(lookalike))["s"] == "rawjson-0123456789abcdef01234567-0"
+    assert json.loads(encode_object(lookalike))["intent"] == json.loads(raw.text)
 
 
 @pytest.mark.parametrize("bad", [

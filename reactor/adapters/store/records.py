@@ -7,6 +7,7 @@ connections or decide transactions: `sqlite.StateStore` does that and passes the
 from __future__ import annotations
 
 import json
+import secrets
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
@@ -79,41 +80,42 @@ def put_intents(c: sqlite3.Connection, rows_json: str, now_s: float, owner: str)
         (now_s, owner, rows_json)).rowcount)
 
 
-class RawJson(str):
+class RawJson:
     """The JSON text of one value, serialized by its producer (the engine gives an intent as
     pydantic's `model_dump_json()`): `encode_object` writes it as it is. With 50 groups
     deploying, building the intent's dict (`model_dump`) only to encode it again was a tenth of
-    the daemon's time. A producer must give valid JSON: it is not parsed again here."""
+    the daemon's time. A producer must give valid JSON: it is not parsed again here. Not a str,
+    so that json.dumps hands it to `encode_object`'s hook instead of quoting it."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return f"RawJson({self.text!r})"
+
+
+#: what a RawJson stands for while json.dumps runs (random per process: no value holds it)
+_PLACEHOLDER = f"rawjson-{secrets.token_hex(12)}-"
 
 
 def encode_object(value: dict[str, Any]) -> str:
     """Compact JSON of `value`, RawJson values (at any depth) written as they are; raises
-    TypeError or ValueError as `json.dumps` does (NaN and infinities included)."""
-    return _encode(value) if _holds_raw(value) else _dumps(value)
+    TypeError or ValueError as `json.dumps` does (NaN and infinities included). One json.dumps
+    (C) walks the value; each RawJson becomes a placeholder string, then its text."""
+    raws: list[str] = []
 
+    def placeholder(obj: Any) -> str:
+        if isinstance(obj, RawJson):
+            raws.append(obj.text)
+            return f"{_PLACEHOLDER}{len(raws) - 1}"
+        raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, allow_nan=False, separators=(",", ":"))
-
-
-def _holds_raw(value: Any) -> bool:
-    if isinstance(value, RawJson):
-        return True
-    if isinstance(value, dict):
-        return any(_holds_raw(v) for v in value.values())
-    if isinstance(value, list | tuple):
-        return any(_holds_raw(v) for v in value)
-    return False
-
-
-def _encode(value: Any) -> str:
-    if isinstance(value, RawJson):
-        return str(value)
-    if not _holds_raw(value):
-        return _dumps(value)  # a plain str (never a RawJson here), number, list or dict
-    if isinstance(value, dict):  # each key as json.dumps writes it (1 -> "1"; a tuple refused)
-        return "{" + ",".join(f"{_dumps({k: 0})[1:-3]}:{_encode(v)}" for k, v in value.items()) + "}"
-    return "[" + ",".join(_encode(v) for v in value) + "]"
+    text = json.dumps(value, allow_nan=False, separators=(",", ":"), default=placeholder)
+    for n, raw in enumerate(raws):
+        text = text.replace(f'"{_PLACEHOLDER}{n}"', raw, 1)
+    return text
 
 
 def dump_object(path: Path, what: str, value: Any) -> str:
