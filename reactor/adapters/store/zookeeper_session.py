@@ -28,7 +28,7 @@ from reactor.adapters.store.lease_clock import lease_clock
 
 #: the session is trusted for this fraction of its timeout after the last answered request
 TRUST_FRACTION = 0.6
-#: one read of `read_many`: ("children" | "data", absolute path)
+#: one read of `call_with_reads`: ("children" | "data", absolute path)
 Read = tuple[str, str]
 
 
