@@ -7,6 +7,7 @@ from the view's point of view — and the watcher resynced exactly once per stre
 
 from __future__ import annotations
 
+import base64
 import socket
 from typing import Any
 
@@ -114,12 +115,16 @@ async def test_streams_dropped_twice_mid_workload_lose_nothing() -> None:
     assert f.malformed == []
 
 
+#: HTTP basic credentials of the embedded Marathon below (aiohttp's BasicAuth is deprecated)
+BASIC_OPS = "Basic " + base64.b64encode(b"ops:s3cret").decode()
+
+
 async def test_leader_change_follows_the_standby_302_with_auth() -> None:
     async with (
         LocalMarathon(
             executor="virtual", heartbeat_s=0.5, standby_port=0, credentials="ops:s3cret", lenient=True
         ) as lm,
-        aiohttp.ClientSession(auth=aiohttp.BasicAuth("ops", "s3cret")) as http,
+        aiohttp.ClientSession(headers={"Authorization": BASIC_OPS}) as http,
     ):
         assert lm.standby_url is not None
         faults = Faults(http, lm.url)
