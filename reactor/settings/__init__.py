@@ -34,6 +34,7 @@ from reactor.settings.problems import (
     ConfigError,
     env_problem,
     file_problems,
+    unknown_sections,
     validation_problems,
 )
 
@@ -322,6 +323,22 @@ class Settings(BaseSettings):
         return (env_settings, init_settings)
 
 
+class _FileOnly(Settings):
+    """`load_settings(env=False)`: the file's values alone. (`model_validate` of a BaseSettings
+    still read the environment, so BLUEGREEN_* variables reached callers that asked for none.)"""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
 def load_settings(path: str | Path | None = None, *, env: bool = True,
                   check_files: bool = True) -> Settings:
     """Read the TOML file (if any) and the environment into a validated `Settings`.
@@ -343,8 +360,10 @@ def load_settings(path: str | Path | None = None, *, env: bool = True,
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(source, [("(file)", f"not valid TOML: {exc}")]) from None
         _state_path_relative_to(data, Path(path).absolute().parent)
+    if env and (problems := unknown_sections(set(Settings.model_fields))):
+        raise ConfigError(source, problems)
     try:
-        settings = Settings(**data) if env else Settings.model_validate(data)
+        settings = Settings(**data) if env else _FileOnly(**data)
     except ValidationError as exc:
         raise ConfigError(source, validation_problems(exc)) from None
     except SettingsError as exc:  # an environment override that is not valid JSON

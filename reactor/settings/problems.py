@@ -63,6 +63,22 @@ def env_problem(exc: SettingsError) -> tuple[str, str]:
     return (var or "(environment)", f"not valid JSON{cause}" if var else str(exc))
 
 
+def unknown_sections(sections: set[str]) -> list[tuple[str, str]]:
+    """Each `BLUEGREEN_<SECTION>__<KEY>` variable whose section is none of `sections`: a typo
+    such as BLUEGREEN_MARATHONN__URLS was silently ignored (an unknown key of a known section is
+    refused by the model). Variables without `__` are left alone: hooks get BLUEGREEN_EVENT and
+    BLUEGREEN_EVENT_ID, and a whole section given as JSON is checked by the model."""
+    out = []
+    for var in sorted(os.environ):
+        name = var.upper()
+        if not name.startswith(ENV_PREFIX) or ENV_DELIMITER not in name[len(ENV_PREFIX):]:
+            continue
+        section = name[len(ENV_PREFIX):].split(ENV_DELIMITER, 1)[0].lower()
+        if section not in sections:
+            out.append((var, f"unknown section {section!r} (sections: {', '.join(sorted(sections))})"))
+    return out
+
+
 def file_problems(settings: Settings) -> list[tuple[str, str]]:
     """Every `*_file` key (token, key, certificate, CA files) that names a file we cannot read:
     `run` would fail on it later, so the configuration is refused now."""

@@ -71,6 +71,33 @@ def test_environment_problems_name_the_variable(monkeypatch: pytest.MonkeyPatch)
     assert err.value.problems[0][0] == "deploy.batch_size (from BLUEGREEN_DEPLOY__BATCH_SIZE)"
 
 
+def test_a_variable_naming_no_section_is_refused_not_ignored(monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """BLUEGREEN_MARATHONN__URLS (a typo) was ignored: Marathon stayed at its default URL while
+    the operator believed it set. Variables without `__` are not config overrides of a key (a
+    hook gets BLUEGREEN_EVENT) and are left alone."""
+    monkeypatch.setenv("BLUEGREEN_MARATHONN__URLS", "http://marathon.mesos:8080")
+    monkeypatch.setenv("bluegreen_nosuch__x", "1")
+    monkeypatch.setenv("BLUEGREEN_EVENT", "deployment.completed")
+    monkeypatch.setenv("BLUEGREEN_EVENT_ID", "e1")
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert [p for p, _ in err.value.problems] == ["BLUEGREEN_MARATHONN__URLS", "bluegreen_nosuch__x"]
+    assert err.value.problems[0][1].startswith("unknown section 'marathonn' (sections: ")
+    assert "marathon" in err.value.problems[0][1]
+    monkeypatch.delenv("bluegreen_nosuch__x")
+    example = str(Path(__file__).resolve().parents[2] / "config" / "reactor.toml")
+    for argv in (["config", "check", example], ["status", "--config", example, "web"]):
+        assert main(argv) == 2
+        said = capsys.readouterr().err
+        assert "BLUEGREEN_MARATHONN__URLS: unknown section 'marathonn'" in said, said
+        assert "Traceback" not in said and len(said.strip().splitlines()) <= 2, said
+    monkeypatch.delenv("BLUEGREEN_MARATHONN__URLS")
+    monkeypatch.setenv("BLUEGREEN_MARATHON__URLS", "http://marathon.mesos:8080")
+    assert load_settings().marathon.urls == ["http://marathon.mesos:8080"]
+    assert load_settings(env=False).marathon.urls != ["http://marathon.mesos:8080"]
+
+
 def test_an_empty_token_is_refused_not_taken_as_no_token(tmp_path: Path) -> None:
     """An empty token would turn the API's authentication off while the open-listen check was
     satisfied by its presence (found by a review: every GET open to the network)."""
