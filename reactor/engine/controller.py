@@ -136,6 +136,10 @@ class GroupController:
                 log.warning("invalid BLUEGREEN_* labels: nothing is done for the group until they "
                             "are fixed", error=str(exc))
             self.label_problem = str(exc)
+            try:  # a reactor doing nothing for the group must not keep others (a CLI) from it
+                await self._release()
+            except StoreError as err:
+                log.warning("state store failed while giving the lease back", error=str(err))
             return None
         except StoreError as exc:
             self._cached = None  # re-read after recovery: what we saved last is the truth

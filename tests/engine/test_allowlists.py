@@ -74,7 +74,8 @@ async def test_an_allowed_backend_is_served(tmp_path: Path) -> None:
 async def test_invalid_labels_set_in_marathon_are_one_warning_and_no_write(tmp_path: Path) -> None:
     """A GREEN created in Marathon directly (not by `deploy`, which validates its labels) with a
     BLUEGREEN_* label that cannot be read: one warning naming it, nothing sent, no traceback
-    (each round used to fail in the work queue, retried forever)."""
+    (each round used to fail in the work queue, retried forever), and the lease given back (it
+    was kept, so a `bluegreen deploy` without the daemon found the group held)."""
     async with local_marathon() as (lm, rest):
         await rest.create(blue_def(2))
         await rest.wait_app_healthy(BLUE_ID, 2)
@@ -89,6 +90,9 @@ async def test_invalid_labels_set_in_marathon_are_one_warning_and_no_write(tmp_p
                     run.engine.mark({GROUP}, f"test.{k}")
                     await wait_until(lambda: len(run.engine.queue) == 0 and run.engine.queue.in_flight == 0,
                                      what="rounds done")
+                    # doing nothing for the group, it holds no lease: a CLI may still act for it
+                    assert not run.engine.backend.may_act(GROUP)
+                    assert await run.engine.backend.holder(GROUP) is None
             after = await rest.stats()
     said = [e for e in logs if e["event"].startswith("invalid BLUEGREEN_* labels")]
     assert len(said) == 1 and "BLUEGREEN_BATCH_SIZE" in said[0]["error"], said
