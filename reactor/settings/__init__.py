@@ -12,7 +12,7 @@ import os
 import tomllib
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import (
     BaseModel,
@@ -299,6 +299,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, env_nested_delimiter=ENV_DELIMITER, extra="forbid", frozen=True
     )
+    from_environment: ClassVar[bool] = True  # BLUEGREEN_* variables override the file
 
     marathon: MarathonSettings = Field(default_factory=MarathonSettings)
     lb: LbSettings = Field(default_factory=LbSettings)
@@ -320,23 +321,14 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Environment first (it overrides), then the file's values passed as init kwargs.
-        return (env_settings, init_settings)
+        return (env_settings, init_settings) if cls.from_environment else (init_settings,)
 
 
 class _FileOnly(Settings):
     """`load_settings(env=False)`: the file's values alone. (`model_validate` of a BaseSettings
     still read the environment, so BLUEGREEN_* variables reached callers that asked for none.)"""
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings,)
+    from_environment: ClassVar[bool] = False
 
 
 def load_settings(path: str | Path | None = None, *, env: bool = True,
