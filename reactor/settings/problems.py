@@ -66,8 +66,9 @@ def env_problem(exc: SettingsError) -> tuple[str, str]:
 def unknown_sections(sections: set[str]) -> list[tuple[str, str]]:
     """Each `BLUEGREEN_<SECTION>__<KEY>` variable whose section is none of `sections`: a typo
     such as BLUEGREEN_MARATHONN__URLS was silently ignored (an unknown key of a known section is
-    refused by the model). Variables without `__` are left alone: hooks get BLUEGREEN_EVENT and
-    BLUEGREEN_EVENT_ID, and a whole section given as JSON is checked by the model."""
+    refused by the model). Variables without `__` are left alone: one may be a whole known
+    section given as JSON (the model checks it), or not config at all (a hook command gets
+    BLUEGREEN_EVENT and BLUEGREEN_EVENT_ID)."""
     out = []
     for var in sorted(os.environ):
         name = var.upper()
